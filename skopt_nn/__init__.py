@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from skopt_nn._version import __version__
+from skopt_nn.estimators import NeuralClassifier, NeuralRegressor, TabularMLP
 
-__all__ = ["__version__"]
+__all__ = ["NeuralClassifier", "NeuralRegressor", "TabularMLP", "__version__"]
