@@ -23,11 +23,12 @@ import torch
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, EpochTimer, GradientNormClipping, PassthroughScoring, PrintLog
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, is_dataset, to_device
 
-from skopt_nn import optim
+from skopt_nn import optim, schedules
 from skopt_nn._validation import (
     Interval,
     check_bool,
@@ -36,6 +37,7 @@ from skopt_nn._validation import (
     check_option,
     invalid_param_message,
 )
+from skopt_nn.estimators._callbacks import LRSchedule
 from skopt_nn.estimators._data import TensorBatchIterator, TensorData
 
 __all__ = ["NeuralEstimatorMixin", "resolve_device"]
@@ -72,6 +74,8 @@ class NeuralEstimatorMixin(_NetForTyping):
     initialized_ = False
     history_ = None
     virtual_params_: Mapping[str, Any] = {}
+
+    prefixes_ = [*NeuralNet.prefixes_, "schedule"]
 
     _default_criterion: type[torch.nn.Module] = torch.nn.MSELoss
     _score_callback: Any = None
@@ -112,6 +116,12 @@ class NeuralEstimatorMixin(_NetForTyping):
         Before the first fit, callback parameters are stored and applied at initialisation (skorch builds the
         callbacks right away, which fails on values that ``fit`` would report clearly).
         """
+        # schedule__* are read at the start of each fit: store them, nothing to re-initialise
+        schedule_params = {k: v for k, v in params.items() if k.startswith("schedule__")}
+        for key, value in schedule_params.items():
+            setattr(self, key, value)
+            self._params_to_validate.add(key)
+        params = {k: v for k, v in params.items() if k not in schedule_params}
         if not self.initialized_:
             callback_params = {k: v for k, v in params.items() if k.startswith("callbacks")}
             if callback_params:
@@ -187,6 +197,7 @@ class NeuralEstimatorMixin(_NetForTyping):
                 )
             )
         optim.get(p.optimizer)  # unknown names raise with close matches
+        self.schedule_object().check_params()
 
     # ----------------------------------------------------------------------------------------------- data
 
@@ -315,6 +326,7 @@ class NeuralEstimatorMixin(_NetForTyping):
                     ),
                 )
             )
+        callbacks.append(("lr_schedule", LRSchedule()))
         callbacks.append(("print_log", PrintLog()))
         return callbacks
 
@@ -375,6 +387,11 @@ class NeuralEstimatorMixin(_NetForTyping):
         self.optimizer_ = optimizer
         return self
 
+    def schedule_object(self) -> schedules.Schedule:
+        """The schedule of this fit: ``schedule`` (a name or a Schedule object, copied) with the routed
+        ``schedule__*`` parameters applied; ``None`` is the constant schedule."""
+        return schedules.create(self.schedule, **self.get_params_for("schedule"))
+
     def get_iterator(self, dataset: Any, training: bool = False) -> Any:
         prefix = "iterator_train" if training else "iterator_valid"
         kwargs = self.get_params_for(prefix)
@@ -387,7 +404,10 @@ class NeuralEstimatorMixin(_NetForTyping):
             kwargs.setdefault("shuffle", training)
             if training:
                 kwargs.setdefault("generator", getattr(self, "_batch_generator", None))
-        return iterator(dataset, **kwargs)
+        result = iterator(dataset, **kwargs)
+        if training:
+            self._train_batches_per_epoch = len(result)  # the schedule's steps per epoch
+        return result
 
     def get_dataset(self, X: Any, y: Any = None) -> Any:
         if is_dataset(X):

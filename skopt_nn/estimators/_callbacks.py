@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from skorch.callbacks import Callback
 
-__all__ = ["ValidAccuracy", "ValidR2"]
+__all__ = ["GradientNormLogger", "LRSchedule", "ValidAccuracy", "ValidR2"]
 
 
 class ValidAccuracy(Callback):
@@ -66,3 +66,62 @@ class ValidR2(Callback):
         sst = syy - sy**2 / n
         r2 = torch.where(sst > 0, 1 - sse / sst.clamp_min(1e-300), torch.where(sse > 0, 0.0, 1.0))
         net.history.record(self.name, float(r2.mean()))
+
+
+class LRSchedule(Callback):
+    """Step the estimator's learning-rate schedule once per training batch and record the lr each batch used.
+
+    The estimator adds it by default. The torch scheduler is built at the first training batch of each ``fit``
+    (or ``partial_fit``) call, when the number of batches per epoch is known: ``total_steps = max_epochs *
+    batches per epoch``, whether or not early stopping ends the run sooner. With ``schedule=None`` the lr is
+    constant and only recorded (history key ``"lr"``, per batch).
+    """
+
+    name = "lr_schedule"
+
+    def initialize(self) -> LRSchedule:
+        self.scheduler_: Any = None
+        self._pending = False
+        return self
+
+    def on_train_begin(self, net: Any, **kwargs: Any) -> None:
+        self.scheduler_ = None
+        self._pending = net.schedule is not None
+
+    def on_batch_begin(self, net: Any, batch: Any = None, training: bool | None = None, **kwargs: Any) -> None:
+        if not training:
+            return
+        if self._pending:
+            self._pending = False
+            per_epoch = net._train_batches_per_epoch
+            self.scheduler_ = net.schedule_object().make_scheduler(
+                net.optimizer_, total_steps=net.max_epochs * per_epoch, steps_per_epoch=per_epoch
+            )
+        net.history.record_batch("lr", net.optimizer_.param_groups[0]["lr"])
+
+    def on_batch_end(self, net: Any, batch: Any = None, training: bool | None = None, **kwargs: Any) -> None:
+        if training and self.scheduler_ is not None:
+            self.scheduler_.step()
+
+    def on_train_end(self, net: Any, **kwargs: Any) -> None:
+        self.scheduler_ = None
+
+
+class GradientNormLogger(Callback):
+    """Record the gradient norm of every training step (history key ``"grad_norm"``, per batch).
+
+    The input of schedule refinement: ``skopt_nn.schedules.refined_from(net.history, key="grad_norm",
+    method=...)`` builds the refined schedule for the next fit. Use ``norm_type=2.0`` (l2) after an SGD-type run
+    and ``norm_type=1.0`` (l1) after an Adam-type run, as the refinement paper does.
+    """
+
+    name = "grad_norm"
+
+    def __init__(self, norm_type: float = 2.0) -> None:
+        self.norm_type = norm_type
+
+    def on_grad_computed(self, net: Any, named_parameters: Any, training: bool = False, **kwargs: Any) -> None:
+        from skopt_nn.schedules import gradient_norm
+
+        if training:
+            net.history.record_batch("grad_norm", gradient_norm((p for _, p in named_parameters), self.norm_type))

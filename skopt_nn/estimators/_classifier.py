@@ -54,6 +54,11 @@ class NeuralClassifier(NeuralEstimatorMixin, NeuralNetClassifier):
         Passes over the training data per ``fit``.
     batch_size:
         Rows per step; ``-1`` uses the whole training set (full batch, e.g. for ``"lbfgs"``).
+    schedule:
+        Learning-rate schedule, stepped every batch: a name from :func:`skopt_nn.schedules.available`
+        (``"cosine"``, ``"sgdr"``, ``"linear"``, ``"onecycle"``, ...) or a schedule object; ``None`` keeps the lr
+        constant. Its parameters are routed as ``schedule__<name>`` (``schedule__T_0=5``,
+        ``schedule__warmup_fraction=0.1``). The lr of every batch is recorded in ``history_`` (key ``"lr"``).
     early_stopping:
         Hold out ``validation_fraction`` of the data (stratified), stop when the validation loss has not
         improved by ``tol`` for ``n_iter_no_change`` epochs, and restore the best weights.
@@ -99,6 +104,7 @@ class NeuralClassifier(NeuralEstimatorMixin, NeuralNetClassifier):
         lr: float | None = None,
         max_epochs: int = 100,
         batch_size: int = 128,
+        schedule: Any = None,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 10,

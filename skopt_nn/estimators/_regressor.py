@@ -60,6 +60,7 @@ class NeuralRegressor(NeuralEstimatorMixin, NeuralNetRegressor):
         lr: float | None = None,
         max_epochs: int = 100,
         batch_size: int = 128,
+        schedule: Any = None,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 10,
