@@ -9,7 +9,27 @@ True
 
 from __future__ import annotations
 
-from skopt_nn.optim import _builtins  # noqa: F401  (importing registers torch's optimizers)
+# importing a module registers its optimizers
+from skopt_nn.optim import (  # noqa: F401
+    _adahessian,
+    _adamp,
+    _builtins,
+    _diffgrad,
+    _dog,
+    _gradient_noise,
+    _lamb,
+    _lion,
+    _lookahead,
+    _shampoo,
+)
+from skopt_nn.optim._adahessian import AdaHessian
+from skopt_nn.optim._adamp import SGDP, AdamP
+from skopt_nn.optim._diffgrad import DiffGrad
+from skopt_nn.optim._dog import DoG, LDoG
+from skopt_nn.optim._gradient_noise import GradientNoise
+from skopt_nn.optim._lamb import LAMB, LARS
+from skopt_nn.optim._lion import Lion
+from skopt_nn.optim._lookahead import Lookahead, OptimizerWrapper
 from skopt_nn.optim._registry import (
     OPTIMIZERS,
     ConvergenceCase,
@@ -19,9 +39,23 @@ from skopt_nn.optim._registry import (
     get,
     register,
 )
+from skopt_nn.optim._shampoo import Shampoo
 
 __all__ = [
+    "LAMB",
+    "LARS",
     "OPTIMIZERS",
+    "SGDP",
+    "AdaHessian",
+    "AdamP",
+    "DiffGrad",
+    "DoG",
+    "GradientNoise",
+    "LDoG",
+    "Lion",
+    "Lookahead",
+    "OptimizerWrapper",
+    "Shampoo",
     "ConvergenceCase",
     "ErrorInput",
     "OptimizerSpec",
