@@ -25,7 +25,7 @@ from skopt_nn.optim import (  # noqa: F401
 from skopt_nn.optim._adahessian import AdaHessian
 from skopt_nn.optim._adamp import SGDP, AdamP
 from skopt_nn.optim._diffgrad import DiffGrad
-from skopt_nn.optim._dog import DoG, LDoG
+from skopt_nn.optim._dog import DoG, LDoG, get_polynomial_decay_multi_avg_fn
 from skopt_nn.optim._gradient_noise import GradientNoise
 from skopt_nn.optim._lamb import LAMB, LARS
 from skopt_nn.optim._lion import Lion
@@ -60,6 +60,7 @@ __all__ = [
     "ErrorInput",
     "OptimizerSpec",
     "available",
+    "get_polynomial_decay_multi_avg_fn",
     "get",
     "register",
 ]

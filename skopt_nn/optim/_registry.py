@@ -258,8 +258,9 @@ def _pytorch_optimizer_spec(name: str) -> OptimizerSpec:
         paper=f"see pytorch-optimizer's {cls.__name__}",
         family="pytorch-optimizer zoo",
         summary=f"{cls.__name__} from pytorch-optimizer (not verified by skopt_nn).",
-        # capability detection, not names: Hutchinson-based optimizers expose this method
-        needs_create_graph=hasattr(cls, "compute_hutchinson_hessian"),
+        # capability detection, not names: Hutchinson-based optimizers take an optional `hessian` in step()
+        # (every pytorch-optimizer class inherits compute_hutchinson_hessian, so that method says nothing)
+        needs_create_graph="hessian" in step_params,
         needs_closure="closure" in step_params and step_params["closure"].default is inspect.Parameter.empty,
         origin="pytorch_optimizer",
     )
