@@ -15,6 +15,7 @@ import copy
 import inspect
 import math
 import numbers
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -455,7 +456,13 @@ class NeuralEstimatorMixin(_NetForTyping):
         Xi, yi, wi = _unpack(batch)
         y_pred = self.infer(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True, sample_weight=wi)
-        loss.backward(create_graph=self._optimizer_spec.needs_create_graph)
+        if self._optimizer_spec.needs_create_graph:
+            with warnings.catch_warnings():
+                # torch warns that .grad now references its own graph; train_step sets .grad to None after step()
+                warnings.filterwarnings("ignore", "Using backward\\(\\) with create_graph=True", UserWarning)
+                loss.backward(create_graph=True)
+        else:
+            loss.backward()
         return {"loss": loss, "y_pred": y_pred}
 
     def validation_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
