@@ -15,7 +15,7 @@ import math
 import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 __all__ = [
     "Interval",
@@ -80,6 +80,12 @@ def _is_real(value: Any, allow_int: bool) -> bool:
     return isinstance(value, numbers.Real)
 
 
+@overload
+def check_float(
+    value: Any, name: str, owner: str, interval: Interval = ..., *, allow_none: Literal[False] = ...
+) -> float: ...
+@overload
+def check_float(value: Any, name: str, owner: str, interval: Interval = ..., *, allow_none: bool) -> float | None: ...
 def check_float(
     value: Any, name: str, owner: str, interval: Interval = Interval(), *, allow_none: bool = False
 ) -> float | None:
@@ -94,6 +100,12 @@ def check_float(
     return float(value)
 
 
+@overload
+def check_int(
+    value: Any, name: str, owner: str, interval: Interval = ..., *, allow_none: Literal[False] = ...
+) -> int: ...
+@overload
+def check_int(value: Any, name: str, owner: str, interval: Interval = ..., *, allow_none: bool) -> int | None: ...
 def check_int(
     value: Any, name: str, owner: str, interval: Interval = Interval(), *, allow_none: bool = False
 ) -> int | None:

@@ -144,11 +144,11 @@ class AdaHessian(Optimizer):
         foreach: bool | None = None,
         seed: int | None = None,
     ) -> None:
-        lr = cast(float, check_float(lr, "lr", _NAME, NON_NEGATIVE))
+        lr = check_float(lr, "lr", _NAME, NON_NEGATIVE)
         betas = check_pair(betas, "betas", _NAME, UNIT_OPEN_RIGHT)
-        eps = cast(float, check_float(eps, "eps", _NAME, NON_NEGATIVE))
-        weight_decay = cast(float, check_float(weight_decay, "weight_decay", _NAME, NON_NEGATIVE))
-        hessian_power = cast(float, check_float(hessian_power, "hessian_power", _NAME, UNIT_CLOSED))
+        eps = check_float(eps, "eps", _NAME, NON_NEGATIVE)
+        weight_decay = check_float(weight_decay, "weight_decay", _NAME, NON_NEGATIVE)
+        hessian_power = check_float(hessian_power, "hessian_power", _NAME, UNIT_CLOSED)
         foreach = check_option(foreach, "foreach", _NAME, (None, False, True))
         seed = check_int(seed, "seed", _NAME, _SEED_RANGE, allow_none=True)
         defaults = {

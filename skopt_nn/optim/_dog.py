@@ -645,7 +645,7 @@ def get_polynomial_decay_multi_avg_fn(
         ...     averaged.update_parameters(model)
         >>> prediction = averaged(x)  # evaluate the averaged iterate
     """
-    gamma = float(check_float(gamma, "gamma", "get_polynomial_decay_multi_avg_fn", _NON_NEGATIVE))  # type: ignore[arg-type]
+    gamma = float(check_float(gamma, "gamma", "get_polynomial_decay_multi_avg_fn", _NON_NEGATIVE))
 
     @torch.no_grad()
     def polynomial_decay_update(

@@ -225,7 +225,7 @@ def compose(wrapper: OptimizerSpec, base: OptimizerSpec, name: str | None = None
         needs_create_graph=wrapper.needs_create_graph or base.needs_create_graph,
         needs_module=base.needs_module,
         lr_free=base.lr_free,
-        supports_foreach=False,
+        supports_foreach=base.supports_foreach,  # foreach= goes to the base; wrappers follow the group flag
         stochastic=wrapper.stochastic or base.stochastic,
         supports_param_groups=base.supports_param_groups,
         search_space=_merge_spaces(base.search_space, wrapper.search_space),
