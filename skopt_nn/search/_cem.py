@@ -39,6 +39,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,7 @@ from skopt_nn._validation import Interval, check_float, check_int
 __all__ = ["CrossEntropySampler"]
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+_NUMBER = attrgetter("number")
 
 
 @dataclass(frozen=True)
@@ -157,10 +159,16 @@ class CrossEntropySampler(BaseSampler):
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         _check_single_objective(study)
         with self._lock:
-            for t in study.get_trials(deepcopy=False, states=_FINISHED):
-                if t.number in self._space_seen:
-                    continue
-                self._space_seen.add(t.number)
+            trials = study.get_trials(deepcopy=False, states=_FINISHED)
+            unseen, new = len(trials) - len(self._space_seen), []  # finished trials only ever grow
+            for t in reversed(trials):  # ordered by number: new ones are usually at the end
+                if unseen <= 0:
+                    break
+                if t.number not in self._space_seen:
+                    unseen -= 1
+                    self._space_seen.add(t.number)
+                    new.append(t)
+            for t in reversed(new):
                 for name, dist in t.distributions.items():
                     if not dist.single():
                         self._space[name] = dist  # the latest distribution of a name wins (dynamic ranges)
@@ -192,7 +200,7 @@ class CrossEntropySampler(BaseSampler):
         generations already fitted are a prefix of the current ones."""
         n = self.population_size
         n_generations = len(finished) // n
-        key = tuple(t.number for t in finished[: n_generations * n])
+        key = tuple(map(_NUMBER, finished[: n_generations * n]))
         if key[: len(self._fit_key)] == self._fit_key:
             start, state = len(self._fit_key) // n, dict(self._fit_state)
         else:  # completion order changed (another process finished earlier trials): refit from the start
@@ -277,12 +285,8 @@ def _to_value(dist: FloatDistribution | IntDistribution, t: float) -> float | in
 
 def _finished_in_order(study: Study) -> list[FrozenTrial]:
     trials = study.get_trials(deepcopy=False, states=_FINISHED)
-
-    def order(t: FrozenTrial) -> tuple[float, int]:
-        done = t.datetime_complete.timestamp() if t.datetime_complete is not None else math.inf
-        return done, t.number
-
-    return sorted(trials, key=order)
+    # finished trials always have datetime_complete; the trial number breaks ties
+    return sorted(trials, key=attrgetter("datetime_complete", "number"))
 
 
 def _check_single_objective(study: Study) -> None:
