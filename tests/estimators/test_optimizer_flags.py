@@ -160,3 +160,14 @@ def test_grid_search_over_paper_optimizer_names(cancer) -> None:
     # every one learns (the majority class is 63%); Lion at its default lr 1e-4 is the slowest over 100 steps
     assert np.all(np.isfinite(scores)) and np.all(scores > 0.75), dict(zip(names, scores, strict=True))
     assert search.best_score_ > 0.93
+
+
+def test_set_params_on_a_fitted_estimator_reinitialises_on_the_resolved_device(cancer) -> None:
+    """skorch rebuilds the module/optimizer inside set_params; with device="auto" that must not see "auto"."""
+    X, y = cancer
+    clf = _small(device="auto", max_epochs=1).fit(X, y)
+    clf.set_params(module__dropout=0.2, optimizer="sgd", optimizer__momentum=0.9)
+    assert clf.device == "auto"
+    clf.fit(X, y)
+    assert isinstance(clf.optimizer_, torch.optim.SGD)
+    assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.2 for m in clf.module_.modules())
