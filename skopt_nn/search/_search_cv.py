@@ -23,7 +23,7 @@ from skorch.callbacks import Callback
 
 from skopt_nn._validation import invalid_param_message, unknown_name_error
 from skopt_nn.search._cem import CrossEntropySampler
-from skopt_nn.search._space import SpaceLike, resolve_space
+from skopt_nn.search._space import SpaceLike, final_step, resolve_space
 
 __all__ = ["NeuralSearchCV", "make_pruner", "make_sampler"]
 
@@ -84,10 +84,11 @@ class _ReportToTrial(Callback):
 
     def __init__(self, trial: optuna.Trial, scorer: Any, X_val: Any, y_val: Any, offset: int) -> None:
         self.trial, self.scorer, self.X_val, self.y_val, self.offset = trial, scorer, X_val, y_val, offset
+        self.scored: Any = None  # the Pipeline around the net, when there is one
 
     def on_epoch_end(self, net: Any, **kwargs: Any) -> None:
         epoch = len(net.history) - 1
-        score = float(self.scorer(net, self.X_val, self.y_val))
+        score = float(self.scorer(self.scored if self.scored is not None else net, self.X_val, self.y_val))
         net.history.record("search_score", score)
         if not np.isfinite(score):
             return
@@ -187,8 +188,9 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     def _estimator_for(self, params: Mapping[str, Any]) -> Any:
         estimator = clone(self.estimator)
-        if self.random_state is not None and estimator.get_params().get("random_state", 0) is None:
-            estimator.set_params(random_state=self.random_state)
+        net, prefix = final_step(estimator)
+        if self.random_state is not None and net.get_params().get("random_state", 0) is None:
+            estimator.set_params(**{f"{prefix}random_state": self.random_state})
         return estimator.set_params(**params)
 
     # --------------------------------------------------------------------------------------------- the search
@@ -277,12 +279,15 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
             estimator = self._estimator_for(params)
             X_train, y_train = _safe_indexing(X, train), _safe_indexing(y, train) if y is not None else None
             X_test, y_test = _safe_indexing(X, test), _safe_indexing(y, test) if y is not None else None
-            if prune and "callbacks" in estimator.get_params(deep=False):
-                max_epochs = int(estimator.get_params().get("max_epochs", 1))
+            net, prefix = final_step(estimator)
+            if prune and "callbacks" in net.get_params(deep=False):
+                max_epochs = int(net.get_params().get("max_epochs", 1))
+                # the reporter scores the whole estimator (a Pipeline transforms X_test first)
                 reporter = _ReportToTrial(trial, self.scorer_, X_test, y_test, offset=fold * max_epochs)
-                own = estimator.get_params(deep=False)["callbacks"]
+                reporter.scored = estimator
+                own = net.get_params(deep=False)["callbacks"]
                 own = list(own) if isinstance(own, (list, tuple)) else []
-                estimator.set_params(callbacks=[*own, ("search_report", reporter)])
+                estimator.set_params(**{f"{prefix}callbacks": [*own, ("search_report", reporter)]})
             start = time.perf_counter()
             estimator.fit(X_train, y_train, **fit_params)
             fit_time += time.perf_counter() - start

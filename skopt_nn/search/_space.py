@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_SCHEDULES",
     "SearchSpace",
     "auto_space",
+    "final_step",
     "resolve_space",
     "suggest",
     "suggest_dimension",
@@ -171,7 +172,11 @@ def resolve_space(space: SpaceLike, estimator: Any = None) -> Callable[[optuna.t
     if isinstance(space, str):
         if space != "auto":
             raise ValueError(invalid_param_message("space", "the search", "'auto', a dict or a function", space))
-        return auto_space(estimator).suggest
+        final, prefix = final_step(estimator)
+        auto = auto_space(final).suggest
+        if not prefix:
+            return auto
+        return lambda trial: {prefix + key: value for key, value in auto(trial).items()}
     if isinstance(space, SearchSpace):
         return space.suggest
     if isinstance(space, Mapping):
@@ -204,6 +209,15 @@ def resolve_space(space: SpaceLike, estimator: Any = None) -> Callable[[optuna.t
 
         return call
     raise ValueError(invalid_param_message("space", "the search", "'auto', a dict or a function", space))
+
+
+def final_step(estimator: Any) -> tuple[Any, str]:
+    """The estimator that trains (the last step of a Pipeline) and the routing prefix that reaches it."""
+    prefix = ""
+    while hasattr(estimator, "steps") and estimator.steps:
+        name, estimator = estimator.steps[-1]
+        prefix += f"{name}__"
+    return estimator, prefix
 
 
 def suggest(trial: optuna.trial.BaseTrial, estimator: Any = None, space: SpaceLike = "auto") -> dict[str, Any]:

@@ -247,3 +247,21 @@ def test_auto_space_rejects_unknown_names() -> None:
         auto_space(optimizers=["adamww"])
     with pytest.raises(ValueError, match="'cosine'"):
         auto_space(schedules=["cosin"])
+
+
+def test_pipeline_with_mixed_columns_gets_the_auto_space_prefixed() -> None:
+    from sklearn.compose import make_column_transformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300), "c": rng.choice(["x", "y"], 300)})
+    y = ((frame["a"] + (frame["c"] == "x")) > 0.5).astype(int).to_numpy()
+    prep = make_column_transformer((StandardScaler(), ["a", "b"]), (OneHotEncoder(), ["c"]))
+    pipe = Pipeline([("prep", prep), ("net", _net(max_epochs=3))])
+    search = NeuralSearchCV(pipe, n_trials=3, cv=2, random_state=0).fit(frame, y)
+    assert all(key.startswith("net__") for key in search.best_params_)
+    assert "net__optimizer" in search.best_params_
+    reported = [t for t in search.study_.trials if t.intermediate_values]
+    assert reported, "per-epoch scores reach the pruner through the Pipeline"
+    assert search.predict(frame).shape == (300,)
