@@ -126,6 +126,7 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
         refit: fit ``best_estimator_`` on the whole data with the best parameters.
         random_state: seeds the sampler and, when the estimator has ``random_state=None``, the estimator.
         verbose: 0 silent; 1 one line per trial (Optuna's log).
+        callbacks: Optuna callbacks ``f(study, trial)`` called after each trial (progress bars, early stops).
 
     Attributes:
         best_estimator_, best_params_, best_score_, best_index_, study_, cv_results_, n_trials_, refit_time_,
@@ -151,6 +152,7 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
         refit: bool = True,
         random_state: int | None = None,
         verbose: int = 0,
+        callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] | None = None,
     ) -> None:
         self.estimator = estimator
         self.space = space
@@ -166,6 +168,7 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.refit = refit
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
 
     # --------------------------------------------------------------------------------------------- validation
 
@@ -235,7 +238,12 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
             optuna.logging.set_verbosity(optuna.logging.INFO if self.verbose else optuna.logging.ERROR)
             try:
                 study.optimize(
-                    objective, n_trials=remaining, timeout=self.timeout, n_jobs=self.n_jobs, catch=(Exception,)
+                    objective,
+                    n_trials=remaining,
+                    timeout=self.timeout,
+                    n_jobs=self.n_jobs,
+                    catch=(Exception,),
+                    callbacks=self.callbacks,
                 )
             finally:
                 optuna.logging.set_verbosity(previous)
