@@ -36,6 +36,13 @@ SAME_PAPER: dict[str, tuple[str, dict[str, Any]]] = {
     "lion": ("lion", {}),
     "shampoo": ("shampoo", {"preconditioning_compute_steps": 10}),
     "adahessian": ("adahessian", {}),
+    "novograd": ("novograd", {}),
+    "soap": ("soap", {"precondition_frequency": 10}),
+    "mars": ("mars", {"optimize_1d": True}),
+    "ademamix": ("ademamix", {}),
+    "grams": ("grams", {}),
+    "gravity": ("gravity", {"lr": 0.1}),
+    "clion": ("lion", {"cautious": True}),
 }
 ELEMENTWISE_BAR, PRECONDITIONED_BAR = 1.3, 3.0
 PRECONDITIONED = {"shampoo", "soap", "adahessian"}
