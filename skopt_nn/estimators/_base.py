@@ -141,6 +141,8 @@ class NeuralEstimatorMixin(_NetForTyping):
             if "lr" in params and params["lr"] is None:
                 self.__dict__["lr"] = None  # the optimizer's default applies from the next fit
                 params = {k: v for k, v in params.items() if k != "lr"}
+        if "device" in params:  # the new device is what skorch moves the module to
+            return super().set_params(**params)
         with self._resolved_device():  # skorch re-initialises the module/optimizer here, on self.device
             return super().set_params(**params)
 
