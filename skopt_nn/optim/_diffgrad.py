@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -19,6 +18,7 @@ from skopt_nn._validation import (
     check_option,
     check_pair,
 )
+from skopt_nn.optim._common import adam_bias_terms
 from skopt_nn.optim._registry import ConvergenceCase, ErrorInput, OptimizerSpec, register
 
 __all__ = ["DiffGrad", "diffgrad"]
@@ -213,25 +213,6 @@ class DiffGrad(Optimizer):
         return loss
 
 
-def _bias_terms(steps: list[int], lr: float, beta1: float, beta2: float, eps: float) -> tuple[list[float], list[float]]:
-    """Per-tensor ``eps * sqrt(1 - beta2^t)`` and ``-lr * sqrt(1 - beta2^t) / (1 - beta1^t)``.
-
-    With them ``theta -= lr * m_hat / (sqrt(v_hat) + eps)`` is computed as
-    ``theta += step * m / (sqrt(v) + eps_t)`` (the same number, two fewer tensor passes).
-    """
-    cache: dict[int, tuple[float, float]] = {}
-    eps_t: list[float] = []
-    step_size: list[float] = []
-    for t in steps:
-        if t not in cache:
-            bc2_sqrt = math.sqrt(1.0 - beta2**t)
-            cache[t] = (eps * bc2_sqrt, -lr * bc2_sqrt / (1.0 - beta1**t))
-        e, s = cache[t]
-        eps_t.append(e)
-        step_size.append(s)
-    return eps_t, step_size
-
-
 def diffgrad(
     params: list[Tensor],
     grads: list[Tensor],
@@ -285,7 +266,7 @@ def _single_tensor_diffgrad(
     weight_decay: float,
     decoupled_weight_decay: bool,
 ) -> None:
-    eps_ts, step_sizes = _bias_terms(state_steps, lr, beta1, beta2, eps)
+    eps_ts, step_sizes = adam_bias_terms(state_steps, lr, beta1, beta2, eps)
     for i, param in enumerate(params):
         grad = grads[i]
         exp_avg, exp_avg_sq, previous_grad = exp_avgs[i], exp_avg_sqs[i], previous_grads[i]
@@ -330,7 +311,7 @@ def _multi_tensor_diffgrad(
     for tensors, indices in grouped.values():
         device_params, device_grads, device_exp_avgs, device_exp_avg_sqs, device_previous = tensors
         regularised: list[Tensor] | tuple[Tensor, ...] = device_grads
-        eps_ts, step_sizes = _bias_terms([state_steps[i] for i in indices], lr, beta1, beta2, eps)
+        eps_ts, step_sizes = adam_bias_terms([state_steps[i] for i in indices], lr, beta1, beta2, eps)
         if weight_decay != 0.0:
             if decoupled_weight_decay:
                 torch._foreach_mul_(device_params, 1.0 - lr * weight_decay)

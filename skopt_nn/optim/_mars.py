@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -12,6 +11,7 @@ from torch.optim.optimizer import Optimizer, ParamsT
 
 from skopt_nn._space import Dimension, Float, OneMinusLog, Tuple
 from skopt_nn._validation import NON_NEGATIVE, UNIT_OPEN_RIGHT, check_float, check_option, check_pair
+from skopt_nn.optim._common import adam_bias_terms
 from skopt_nn.optim._registry import ConvergenceCase, ErrorInput, OptimizerSpec, register
 
 __all__ = ["MARS", "mars"]
@@ -217,25 +217,6 @@ class MARS(Optimizer):
         return loss
 
 
-def _bias_terms(steps: list[int], lr: float, beta1: float, beta2: float, eps: float) -> tuple[list[float], list[float]]:
-    """Per-tensor ``eps * sqrt(1 - beta2^t)`` and ``-lr * sqrt(1 - beta2^t) / (1 - beta1^t)``.
-
-    With them ``theta -= lr * m_hat / (sqrt(v_hat) + eps)`` is computed as
-    ``theta += step * m / (sqrt(v) + eps_t)`` (the same number, two fewer tensor passes).
-    """
-    cache: dict[int, tuple[float, float]] = {}
-    eps_t: list[float] = []
-    step_size: list[float] = []
-    for t in steps:
-        if t not in cache:
-            bc2_sqrt = math.sqrt(1.0 - beta2**t)
-            cache[t] = (eps * bc2_sqrt, -lr * bc2_sqrt / (1.0 - beta1**t))
-        e, s = cache[t]
-        eps_t.append(e)
-        step_size.append(s)
-    return eps_t, step_size
-
-
 def mars(
     params: list[Tensor],
     grads: list[Tensor],
@@ -292,7 +273,7 @@ def _single_tensor_mars(
 ) -> None:
     # c = g + k (g - g_prev) = lerp(g_prev, g, 1 + k): one pass, built in the previous-gradient buffer
     weight = 1.0 + gamma * beta1 / (1.0 - beta1)
-    eps_ts, step_sizes = _bias_terms(state_steps, lr, beta1, beta2, eps)
+    eps_ts, step_sizes = adam_bias_terms(state_steps, lr, beta1, beta2, eps)
     for i, param in enumerate(params):
         grad, exp_avg, exp_avg_sq, correction = grads[i], exp_avgs[i], exp_avg_sqs[i], previous_grads[i]
         if weight_decay != 0.0:
@@ -334,7 +315,7 @@ def _multi_tensor_mars(
     )
     for tensors, indices in grouped.values():
         device_params, device_grads, device_exp_avgs, device_exp_avg_sqs, device_corrections = tensors
-        eps_ts, step_sizes = _bias_terms([state_steps[i] for i in indices], lr, beta1, beta2, eps)
+        eps_ts, step_sizes = adam_bias_terms([state_steps[i] for i in indices], lr, beta1, beta2, eps)
         if weight_decay != 0.0:
             torch._foreach_mul_(device_params, 1.0 - lr * weight_decay)
         # c_t built in the previous-gradient buffers, which are refilled with g_t at the end
