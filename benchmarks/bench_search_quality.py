@@ -34,11 +34,21 @@ SPACE = auto_space(
 )
 
 
-def best_score(X: np.ndarray, y: np.ndarray, sampler: str, seed: int, trials: int, epochs: int) -> float:
+def best_score(
+    X: np.ndarray, y: np.ndarray, sampler: str, seed: int, trials: int, epochs: int, scoring: str = "accuracy"
+) -> float:
     net = NeuralClassifier(max_epochs=epochs, batch_size=64, module__hidden_layer_sizes=(64,), random_state=seed)
     cv = StratifiedShuffleSplit(n_splits=1, test_size=0.3, random_state=seed)
     search = NeuralSearchCV(
-        net, SPACE, sampler=sampler, n_trials=trials, cv=cv, pruner=None, refit=False, random_state=seed
+        net,
+        SPACE,
+        sampler=sampler,
+        n_trials=trials,
+        cv=cv,
+        scoring=scoring,
+        pruner=None,
+        refit=False,
+        random_state=seed,
     )
     search.fit(X, y)
     return float(search.best_score_)
@@ -50,6 +60,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--scoring", default="accuracy", help="a scikit-learn scorer, e.g. neg_log_loss")
     args = parser.parse_args()
     setup_threads(args.threads)
     print(
@@ -62,7 +73,8 @@ def main() -> None:
         X, y = load(return_X_y=True)
         X = StandardScaler().fit_transform(X).astype(np.float32)
         scores = {
-            s: [best_score(X, y, s, seed, args.trials, args.epochs) for seed in range(args.seeds)] for s in SAMPLERS
+            s: [best_score(X, y, s, seed, args.trials, args.epochs, args.scoring) for seed in range(args.seeds)]
+            for s in SAMPLERS
         }
         wins = {s: sum(c >= o for c, o in zip(scores["cem"], scores[s], strict=True)) for s in SAMPLERS[1:]}
         for s in SAMPLERS:

@@ -112,8 +112,8 @@ class CrossEntropySampler(BaseSampler):
     def __init__(
         self,
         *,
-        population_size: int = 10,
-        elite_fraction: float = 0.3,
+        population_size: int = 5,
+        elite_fraction: float = 0.4,
         smoothing: float = 0.7,
         min_sigma: float = 0.05,
         min_probability: float = 0.02,
