@@ -190,6 +190,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         study_name=f"tune-{label}",
         random_state=args.seed,
         callbacks=[progress],
+        enqueue=[{"optimizer": name} for name in names],  # every optimizer is tried at least once
     )
     start = time.perf_counter()
     with warnings.catch_warnings():

@@ -127,6 +127,9 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
         random_state: seeds the sampler and, when the estimator has ``random_state=None``, the estimator.
         verbose: 0 silent; 1 one line per trial (Optuna's log).
         callbacks: Optuna callbacks ``f(study, trial)`` called after each trial (progress bars, early stops).
+        enqueue: Optuna parameters to try first (a portfolio warm start), e.g. ``[{"optimizer": "adamw"},
+            {"optimizer": "lion"}]`` so that every optimizer is tried at least once; parameters a dict leaves out
+            come from the sampler. Entries already in the study are not enqueued again.
 
     Attributes:
         best_estimator_, best_params_, best_score_, best_index_, study_, cv_results_, n_trials_, refit_time_,
@@ -153,6 +156,7 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
         random_state: int | None = None,
         verbose: int = 0,
         callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] | None = None,
+        enqueue: list[dict[str, Any]] | None = None,
     ) -> None:
         self.estimator = estimator
         self.space = space
@@ -169,6 +173,7 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.enqueue = enqueue
 
     # --------------------------------------------------------------------------------------------- validation
 
@@ -231,6 +236,8 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
                 errors.setdefault(trial.number, exc)
                 raise
 
+        for params in self.enqueue or []:
+            study.enqueue_trial(dict(params), skip_if_exists=True)
         done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)))
         remaining = self.n_trials - done
         if remaining > 0:

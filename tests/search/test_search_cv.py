@@ -265,3 +265,18 @@ def test_pipeline_with_mixed_columns_gets_the_auto_space_prefixed() -> None:
     reported = [t for t in search.study_.trials if t.intermediate_values]
     assert reported, "per-epoch scores reach the pruner through the Pipeline"
     assert search.predict(frame).shape == (300,)
+
+
+def test_enqueued_portfolio_is_tried_first(cancer) -> None:
+    X, y = cancer
+    names = ["adam", "lion", "dog"]
+    search = NeuralSearchCV(
+        _net(max_epochs=2),
+        SMALL,
+        n_trials=4,
+        cv=2,
+        refit=False,
+        random_state=0,
+        enqueue=[{"optimizer": n} for n in names],
+    ).fit(X, y)
+    assert [t.params["optimizer"] for t in search.study_.trials[:3]] == names
