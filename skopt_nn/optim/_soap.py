@@ -105,8 +105,8 @@ class SOAP(Optimizer):
         precondition_frequency: :math:`f`, refresh the eigenbases every ``f`` Adam steps (default: 10).
         max_precond_dim: :math:`d_{max}`, axes longer than this are not rotated (default: 10000).
         correct_bias: use Adam's bias correction (default: True).
-        foreach: use the multi-tensor implementation (``torch._foreach_*`` for the element-wise parts,
-            same-shaped matrices rotated together with ``torch.bmm``); ``None`` means yes (default: None).
+        foreach: use the multi-tensor implementation (``torch._foreach_*`` for the element-wise parts; the
+            rotations stay one matrix product per matrix); ``None`` means yes (default: None).
 
     State (per parameter): ``step`` (the number of steps with a gradient, including the statistics-only first
     one); ``exp_avg`` (:math:`M'`, **in the rotated coordinates**) and ``exp_avg_sq`` (:math:`V`, rotated);
@@ -537,19 +537,6 @@ def _multi_tensor_soap(
         )
 
 
-def _matrix_buckets(bases: list[list[Tensor]], index: list[int]) -> list[list[int]]:
-    """Positions (from ``index``) of the matrices rotated on both sides, grouped by shape; the rest alone."""
-    buckets: dict[Any, list[int]] = {}
-    for i in index:
-        b = bases[i]
-        if not b:
-            continue
-        # Measured on CPU (20 x 128x128, one thread): stacking same-shaped matrices for torch.bmm costs more
-        # (11.9 ms/step) than one torch.mm per matrix (9.5 ms/step), so every matrix is its own bucket for now.
-        buckets.setdefault(("", i), []).append(i)
-    return list(buckets.values())
-
-
 def _multi_tensor_group(
     params: list[Tensor],
     grads: list[Tensor],
@@ -568,7 +555,7 @@ def _multi_tensor_group(
     precondition_frequency: int,
     correct_bias: bool,
 ) -> None:
-    """One device and dtype: element-wise parts with ``torch._foreach_*``, same-shaped matrices batched."""
+    """One device and dtype: element-wise parts with ``torch._foreach_*``, rotations per matrix."""
     dtype = exp_avgs[0].dtype
     grads = [g if g.dtype == dtype else g.to(dtype) for g in grads]
     if state_steps[0].is_cpu:
@@ -580,36 +567,27 @@ def _multi_tensor_group(
     active = [i for i, t in enumerate(steps) if t > 1]
 
     # statistics-only first steps
-    for bucket in _matrix_buckets(eigenbases, first):
-        _batched_update_factors(bucket, grads, preconditioners, shampoo_beta)
-        for side in range(len(eigenbases[bucket[0]])):
-            factor = _stack([preconditioners[i][side] for i in bucket])
-            if factor.numel():
-                _unstack(_eigenvectors(factor), [eigenbases[i][side] for i in bucket])
+    for i in first:
+        _update_factors(preconditioners[i], grads[i], shampoo_beta)
+        _init_bases(preconditioners[i], eigenbases[i])
     if not active:
         return
 
     # Adam in the rotated coordinates
-    buckets = _matrix_buckets(eigenbases, active)
-    rotated: list[Tensor] = [grads[i] for i in range(len(params))]
-    for bucket in buckets:
-        for i, r in zip(bucket, _batched_rotate(bucket, [grads[i] for i in bucket], eigenbases, back=False)):
-            rotated[i] = r
+    # one torch.mm per matrix: stacking same-shaped matrices for torch.bmm measured slower on CPU
+    # (20 x 128x128, one thread: 11.9 ms/step against 9.5 ms/step)
     a_exp_avgs = [exp_avgs[i] for i in active]
     a_exp_avg_sqs = [exp_avg_sqs[i] for i in active]
-    a_rotated = [rotated[i] for i in active]
+    a_rotated = [_rotate(grads[i], eigenbases[i]) for i in active]
     torch._foreach_lerp_(a_exp_avgs, a_rotated, 1.0 - beta1)
     torch._foreach_mul_(a_exp_avg_sqs, beta2)
     torch._foreach_addcmul_(a_exp_avg_sqs, a_rotated, a_rotated, value=1.0 - beta2)
-    del a_rotated, rotated
+    del a_rotated
     denom = torch._foreach_sqrt(a_exp_avg_sqs)
     torch._foreach_add_(denom, eps)
-    normalised = dict(zip(active, torch._foreach_div(a_exp_avgs, denom)))
+    normalised = torch._foreach_div(a_exp_avgs, denom)
     del denom
-    for bucket in buckets:
-        for i, u in zip(bucket, _batched_rotate(bucket, [normalised[i] for i in bucket], eigenbases, back=True)):
-            normalised[i] = u
-    updates = [normalised[i] for i in active]
+    updates = [_rotate(u, eigenbases[i], back=True) for i, u in zip(active, normalised)]
     a_params = [params[i] for i in active]
     if updates[0].dtype != a_params[0].dtype:
         updates = [u.to(a_params[0].dtype) for u in updates]
@@ -624,73 +602,10 @@ def _multi_tensor_group(
         torch._foreach_mul_(a_params, 1.0 - lr * weight_decay)
 
     # the statistics of this step, then the refreshes that fall due
-    for bucket in buckets:
-        _batched_update_factors(bucket, grads, preconditioners, shampoo_beta)
-        due = [i for i in bucket if (steps[i] - 1) % precondition_frequency == 0]
-        if due:
-            _batched_refresh(due, preconditioners, eigenbases, exp_avgs, exp_avg_sqs)
-
-
-def _stack(tensors: list[Tensor]) -> Tensor:
-    return tensors[0].unsqueeze(0) if len(tensors) == 1 else torch.stack(tensors)
-
-
-def _unstack(batch: Tensor, targets: list[Tensor]) -> None:
-    for j, target in enumerate(targets):
-        target.copy_(batch[j])
-
-
-def _batched_rotate(bucket: list[int], xs: list[Tensor], bases: list[list[Tensor]], back: bool) -> list[Tensor]:
-    """``_rotate`` of each ``xs[j]`` with ``bases[bucket[j]]``; a bucket of same-shaped matrices in one bmm."""
-    if len(bucket) == 1:
-        return [_rotate(xs[0], bases[bucket[0]], back)]
-    x = torch.stack(xs)
-    left = torch.stack([bases[i][0] for i in bucket])
-    right = torch.stack([bases[i][1] for i in bucket])
-    if back:
-        out = torch.bmm(torch.bmm(left, x), right.mT)
-    else:
-        out = torch.bmm(torch.bmm(left.mT, x), right)
-    return list(out.unbind(0))
-
-
-def _batched_update_factors(
-    bucket: list[int], grads: list[Tensor], preconditioners: list[list[Tensor]], shampoo_beta: float
-) -> None:
-    if len(bucket) == 1:
-        _update_factors(preconditioners[bucket[0]], grads[bucket[0]], shampoo_beta)
-        return
-    g = torch.stack([grads[i] for i in bucket])
-    for side, (a, b) in enumerate(((g, g.mT), (g.mT, g))):
-        factor = torch.stack([preconditioners[i][side] for i in bucket])
-        factor.baddbmm_(a, b, beta=shampoo_beta, alpha=1.0 - shampoo_beta)
-        _unstack(factor, [preconditioners[i][side] for i in bucket])
-
-
-def _batched_refresh(
-    bucket: list[int],
-    preconditioners: list[list[Tensor]],
-    eigenbases: list[list[Tensor]],
-    exp_avgs: list[Tensor],
-    exp_avg_sqs: list[Tensor],
-) -> None:
-    if len(bucket) == 1:
-        i = bucket[0]
-        _refresh(preconditioners[i], eigenbases[i], exp_avgs[i], exp_avg_sqs[i])
-        return
-    exp_avg_original = _batched_rotate(bucket, [exp_avgs[i] for i in bucket], eigenbases, back=True)
-    v = torch.stack([exp_avg_sqs[i] for i in bucket])
-    for side in (0, 1):
-        factor = torch.stack([preconditioners[i][side] for i in bucket])
-        basis = torch.stack([eigenbases[i][side] for i in bucket])
-        q, order = _power_iteration(factor, basis)
-        # axis ``side`` of each matrix is axis ``side + 1`` of the batch
-        v = torch.take_along_dim(v, order.unsqueeze(2 - side), dim=side + 1)
-        _unstack(q, [eigenbases[i][side] for i in bucket])
-    _unstack(v, [exp_avg_sqs[i] for i in bucket])
-    moved = _batched_rotate(bucket, exp_avg_original, eigenbases, back=False)
-    for i, m in zip(bucket, moved):
-        exp_avgs[i].copy_(m)
+    for i in active:
+        _update_factors(preconditioners[i], grads[i], shampoo_beta)
+        if (steps[i] - 1) % precondition_frequency == 0 and preconditioners[i]:
+            _refresh(preconditioners[i], eigenbases[i], exp_avgs[i], exp_avg_sqs[i])
 
 
 # --------------------------------------------------------------------------------------------------- registry
