@@ -21,6 +21,7 @@ from skopt_nn._validation import (
     check_int,
     check_option,
     check_pair,
+    invalid_param_message,
 )
 from skopt_nn.optim._registry import ConvergenceCase, ErrorInput, OptimizerSpec, register
 
@@ -487,7 +488,7 @@ def _search_space() -> Mapping[str, Dimension]:
 
 
 def _message(name: str, expected: str, value: Any) -> str:
-    return f"The {name!r} parameter of {_NAME} must be {expected}. Got {value!r} instead."
+    return invalid_param_message(name, _NAME, expected, value)
 
 
 register(

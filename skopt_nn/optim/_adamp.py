@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from skopt_nn._space import Categorical, Dimension, Float, OneMinusLog, Tuple
-from skopt_nn._validation import Interval, check_bool, check_float, check_option, check_pair
+from skopt_nn._validation import Interval, check_bool, check_float, check_option, check_pair, invalid_param_message
 from skopt_nn.optim._registry import ConvergenceCase, ErrorInput, OptimizerSpec, register
 
 __all__ = ["SGDP", "AdamP", "adamp", "sgdp"]
@@ -824,7 +824,7 @@ def _error(owner: str, name: str, expected: str, value: Any, **extra: Any) -> Er
     return ErrorInput(
         {name: value, **extra},
         ValueError,
-        f"The {name!r} parameter of {owner} must be {expected}. Got {value!r} instead.",
+        invalid_param_message(name, owner, expected, value),
     )
 
 

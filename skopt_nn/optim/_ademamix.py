@@ -464,7 +464,7 @@ def _search_space() -> Mapping[str, Dimension]:
 
 
 def _message(param: str, expected: str, value: object) -> str:
-    return f"The {param!r} parameter of AdEMAMix must be {expected}. Got {value!r} instead."
+    return invalid_param_message(param, "AdEMAMix", expected, value)
 
 
 _ERRORS: tuple[ErrorInput, ...] = (

@@ -18,7 +18,7 @@ from torch import Tensor
 from torch.optim.optimizer import Optimizer, ParamsT
 
 from skopt_nn._space import Dimension, Float
-from skopt_nn._validation import Interval, check_float, check_option
+from skopt_nn._validation import Interval, check_float, check_option, invalid_param_message
 from skopt_nn.optim._registry import ConvergenceCase, ErrorInput, OptimizerSpec, register
 
 __all__ = ["DoG", "LDoG", "dog", "get_polynomial_decay_multi_avg_fn", "ldog"]
@@ -674,7 +674,7 @@ def _search_space() -> dict[str, Dimension]:
 
 def _error_inputs(name: str) -> tuple[ErrorInput, ...]:
     def message(param: str, expected: str, value: object) -> str:
-        return f"The {param!r} parameter of {name} must be {expected}. Got {value!r} instead."
+        return invalid_param_message(param, name, expected, value)
 
     return (
         ErrorInput({"lr": -1.0}, ValueError, message("lr", "a float in the range [0.0, inf)", -1.0)),

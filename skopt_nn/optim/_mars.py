@@ -10,7 +10,14 @@ from torch import Tensor
 from torch.optim.optimizer import Optimizer, ParamsT
 
 from skopt_nn._space import Dimension, Float, OneMinusLog, Tuple
-from skopt_nn._validation import NON_NEGATIVE, UNIT_OPEN_RIGHT, check_float, check_option, check_pair
+from skopt_nn._validation import (
+    NON_NEGATIVE,
+    UNIT_OPEN_RIGHT,
+    check_float,
+    check_option,
+    check_pair,
+    invalid_param_message,
+)
 from skopt_nn.optim._common import adam_bias_terms
 from skopt_nn.optim._registry import ConvergenceCase, ErrorInput, OptimizerSpec, register
 
@@ -345,7 +352,7 @@ def _search_space() -> Mapping[str, Dimension]:
 
 
 def _message(param: str, expected: str, value: object) -> str:
-    return f"The {param!r} parameter of MARS must be {expected}. Got {value!r} instead."
+    return invalid_param_message(param, "MARS", expected, value)
 
 
 _ERRORS: tuple[ErrorInput, ...] = (
