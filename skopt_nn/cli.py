@@ -164,18 +164,14 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         y_train, y_test = y_train.astype(float), y_test.astype(float)
     pipe = Pipeline([("prep", _preprocessor(X)), ("net", net)])
     space = auto_space(net, optimizers=names)
-
-    def space_fn(trial: Any) -> dict[str, Any]:
-        return {f"net__{k}": v for k, v in space.suggest(trial).items()}
-
     estimator: Any = pipe
     prefix = ""
     if task == "regression":
         estimator = TransformedTargetRegressor(regressor=pipe, transformer=StandardScaler())
         prefix = "regressor__"
 
-        def space_fn(trial: Any) -> dict[str, Any]:  # noqa: F811
-            return {f"regressor__net__{k}": v for k, v in space.suggest(trial).items()}
+    def space_fn(trial: Any) -> dict[str, Any]:
+        return {f"{prefix}net__{k}": v for k, v in space.suggest(trial).items()}
 
     storage = f"sqlite:///{out / 'study.db'}"
     progress = _progress(args.n_trials, args.quiet)
@@ -200,7 +196,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     progress.close()
     elapsed = time.perf_counter() - start
 
-    board = _leaderboard(search, estimator, prefix, X_train, y_train, X_test, y_test)
+    board, models = _leaderboard(search, estimator, prefix, X_train, y_train, X_test, y_test)
     board.to_csv(out / "leaderboard.csv", index=False)
     joblib.dump(search.best_estimator_, out / "best_model.joblib")
     shown = board.drop(columns=["params"]).to_string(index=False, float_format=lambda v: f"{v:.4f}")
@@ -208,12 +204,16 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     print(f"\n{label}: {len(X_train)} rows tuned with {args.cv}-fold CV, {len(X_test)} held out; {task}, {metric}")
     print(f"{len(search.study_.trials)} trials in {elapsed:.0f}s with the {args.sampler} sampler\n")
     print(shown)
-    report = _report(search, board, out, label, task, metric)
+    report = _report(search, board, models, out, label, task, metric)
     print(f"\nbest model: {out / 'best_model.joblib'}\nstudy: {storage}\nreport: {report}")
     return 0
 
 
-def _leaderboard(search: Any, estimator: Any, prefix: str, X_train: Any, y_train: Any, X_test: Any, y_test: Any):
+def _leaderboard(
+    search: Any, estimator: Any, prefix: str, X_train: Any, y_train: Any, X_test: Any, y_test: Any
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One row per optimizer (its best trial refitted on the tuning split, scored on the held-out one), and the
+    refitted models by optimizer name."""
     from sklearn.base import clone
 
     results = pd.DataFrame(search.cv_results_)
@@ -243,8 +243,8 @@ def _leaderboard(search: Any, estimator: Any, prefix: str, X_train: Any, y_train
         )
     board = pd.DataFrame(rows).sort_values("cv_score", ascending=False).reset_index(drop=True)
     board.insert(0, "rank", np.arange(1, len(board) + 1))
-    search._leaderboard_models = dict(zip(board["optimizer"], board.pop("_model"), strict=True))
-    return board
+    models = dict(zip(board["optimizer"], board.pop("_model"), strict=True))
+    return board, models
 
 
 def _net_of(model: Any) -> Any:
@@ -255,7 +255,9 @@ def _net_of(model: Any) -> Any:
     return final_step(model)[0]
 
 
-def _report(search: Any, board: pd.DataFrame, out: Path, label: str, task: str, metric: str) -> Path:
+def _report(
+    search: Any, board: pd.DataFrame, models: dict[str, Any], out: Path, label: str, task: str, metric: str
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -291,7 +293,7 @@ def _report(search: Any, board: pd.DataFrame, out: Path, label: str, task: str, 
         save("scores_by_optimizer.png", "Score distribution per optimizer")
 
         plt.figure()
-        for name, model in search._leaderboard_models.items():
+        for name, model in models.items():
             history = _net_of(model).history
             plt.plot(np.arange(1, len(history) + 1), history[:, "train_loss"], label=name)
         plt.xlabel("epoch")
@@ -301,7 +303,7 @@ def _report(search: Any, board: pd.DataFrame, out: Path, label: str, task: str, 
         plt.title("Learning curves of each optimizer's best configuration")
         save("learning_curves.png", "Learning curves (best configuration per optimizer)")
 
-        winner = _net_of(search._leaderboard_models[board["optimizer"].iloc[0]])
+        winner = _net_of(models[board["optimizer"].iloc[0]])
         lrs = [b["lr"] for epoch in winner.history for b in epoch["batches"] if "lr" in b]
         plt.figure()
         plt.plot(lrs)

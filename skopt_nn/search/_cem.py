@@ -135,7 +135,6 @@ class CrossEntropySampler(BaseSampler):
         self._space: dict[str, BaseDistribution] = {}
         self._fit_key: tuple[int, ...] = ()
         self._fit_state: dict[str, _Normal | _Probabilities] = {}
-        self._widths: dict[str, float] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -205,7 +204,6 @@ class CrossEntropySampler(BaseSampler):
             start, state = len(self._fit_key) // n, dict(self._fit_state)
         else:  # completion order changed (another process finished earlier trials): refit from the start
             start, state = 0, {}
-            self._widths = {}
         for g in range(start, n_generations):
             self._update(state, finished[g * n : (g + 1) * n], direction)
         self._fit_key, self._fit_state = key, state

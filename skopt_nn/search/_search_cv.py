@@ -82,13 +82,13 @@ class _ReportToTrial(Callback):
     Steps are ``fold * max_epochs + epoch`` so every trial reports the same step for the same amount of work.
     """
 
-    def __init__(self, trial: optuna.Trial, scorer: Any, X_val: Any, y_val: Any, offset: int) -> None:
+    def __init__(self, trial: optuna.Trial, scorer: Any, scored: Any, X_val: Any, y_val: Any, offset: int) -> None:
         self.trial, self.scorer, self.X_val, self.y_val, self.offset = trial, scorer, X_val, y_val, offset
-        self.scored: Any = None  # the Pipeline around the net, when there is one
+        self.scored = scored  # the estimator being fitted: the net itself, or the Pipeline around it
 
     def on_epoch_end(self, net: Any, **kwargs: Any) -> None:
         epoch = len(net.history) - 1
-        score = float(self.scorer(self.scored if self.scored is not None else net, self.X_val, self.y_val))
+        score = float(self.scorer(self.scored, self.X_val, self.y_val))
         net.history.record("search_score", score)
         if not np.isfinite(score):
             return
@@ -298,8 +298,7 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
             if prune and "callbacks" in net.get_params(deep=False):
                 max_epochs = int(net.get_params().get("max_epochs", 1))
                 # the reporter scores the whole estimator (a Pipeline transforms X_test first)
-                reporter = _ReportToTrial(trial, self.scorer_, X_test, y_test, offset=fold * max_epochs)
-                reporter.scored = estimator
+                reporter = _ReportToTrial(trial, self.scorer_, estimator, X_test, y_test, offset=fold * max_epochs)
                 own = net.get_params(deep=False)["callbacks"]
                 own = list(own) if isinstance(own, (list, tuple)) else []
                 estimator.set_params(**{f"{prefix}callbacks": [*own, ("search_report", reporter)]})
