@@ -133,7 +133,8 @@ def main() -> None:
         if name in SAME_PAPER:
             build = theirs(*SAME_PAPER[name])
             if build is not None:
-                contenders[f"pytorch_optimizer:{SAME_PAPER[name][0]}"] = Contender(build, create_graph)
+                # keyed by our name: two of ours may compare with one class under different kwargs (lion, clion)
+                contenders[f"pytorch_optimizer[{name}]"] = Contender(build, create_graph)
 
     steps = args.steps
     times = interleaved({k: (lambda c=c: c.run(steps)) for k, c in contenders.items()}, args.repeats)
@@ -147,7 +148,7 @@ def main() -> None:
         spec = optim.get(name)
         base = "anchor+backward" if spec.needs_create_graph else "anchor"
         ratio = median_ratio(times[name], times[base])
-        key = f"pytorch_optimizer:{SAME_PAPER[name][0]}" if name in SAME_PAPER else None
+        key = f"pytorch_optimizer[{name}]" if name in SAME_PAPER else None
         their_ratio = median_ratio(times[key], times[base]) if key in times else None
         vs = median_ratio(times[name], times[key]) if key in times else None
         bar = PRECONDITIONED_BAR if name in PRECONDITIONED else ELEMENTWISE_BAR

@@ -368,3 +368,58 @@ def test_closure_gradients_are_used() -> None:
         opt_b.step()
     for pa, pb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(pa, pb, rtol=1e-12, atol=1e-14)
+
+
+# --------------------------------------------------------------------------------------------------- fused path
+
+
+def _force_generic(opt: Cautious) -> None:
+    """A step hook on the base makes the wrapper step the base and read its update off the parameters."""
+    opt.base_optimizer.register_step_post_hook(lambda *_: None)
+
+
+@pytest.mark.parametrize("name", ["cadamw", "clion"])
+@pytest.mark.parametrize("normalizer", ["mean", "nnz_plus_one"])
+def test_fused_step_equals_generic_step_and_shares_state(name: str, normalizer: str) -> None:
+    """With foreach the step is computed from the base's own state in one pass; it must give the generic path's
+    numbers, keep the base's state layout (so the two paths can take over from each other mid-run)."""
+    theta0, grads = _problem(3, steps=6)
+
+    def build(ps: list[torch.nn.Parameter]) -> Cautious:
+        return optim.get(name).optimizer(ps, lr=0.02, weight_decay=0.1, foreach=True, cautious_normalizer=normalizer)
+
+    fused = build([torch.nn.Parameter(torch.tensor(t)) for t in theta0])
+    assert fused._fused_kind() == ("lion" if name == "clion" else "adamw")
+    generic = build([torch.nn.Parameter(torch.tensor(t)) for t in theta0])
+    _force_generic(generic)
+    assert generic._fused_kind() is None
+    switched = build([torch.nn.Parameter(torch.tensor(t)) for t in theta0])
+    for step, step_grads in enumerate(grads):
+        if step == 3:
+            _force_generic(switched)  # the base takes over the state the fused path built
+        for opt in (fused, generic, switched):
+            for p, g in zip(opt.param_groups[0]["params"], step_grads):
+                p.grad = torch.tensor(g)
+            opt.step()
+    for opt in (generic, switched):
+        for p, q in zip(fused.param_groups[0]["params"], opt.param_groups[0]["params"]):
+            torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-14)
+    fused_state = fused.state_dict()["base"]["state"]
+    generic_state = generic.state_dict()["base"]["state"]
+    assert fused_state.keys() == generic_state.keys()
+    for index, entry in fused_state.items():
+        assert entry.keys() == generic_state[index].keys()
+        for key, value in entry.items():
+            torch.testing.assert_close(value, generic_state[index][key], rtol=1e-12, atol=1e-14)
+
+
+def test_fused_path_only_where_it_is_exact() -> None:
+    params = [torch.nn.Parameter(torch.ones(3))]
+    assert Cautious(params, base="adamw", foreach=False)._fused_kind() is None
+    assert Cautious(params, base="adamw", amsgrad=True)._fused_kind() is None
+    assert Cautious(params, base="adamw", cautious_decay="masked", weight_decay=0.1)._fused_kind() is None
+    assert Cautious(params, base="adam", weight_decay=0.1)._fused_kind() is None  # L2 decay: masked mode
+    assert Cautious(params, base="adam")._fused_kind() == "adamw"
+    assert Cautious(params, base="grams")._fused_kind() is None
+    tensor_lr = Cautious(params, base="adamw", lr=torch.tensor(0.01))
+    assert tensor_lr._fused_kind() is None
