@@ -444,11 +444,11 @@ def _multi_tensor_core(
         # step-size factor eta_+ / eta_- / 1 from sgn(g_{t-1} g_t), built in the old first-moment buffers
         torch._foreach_mul_(device_exp_avgs, new_avgs)
         torch._foreach_sign_(device_exp_avgs)
+        # s_t = s_{t-1} (1 + q), q = sgn (b + c sgn): one addcmul instead of forming 1 + q and multiplying
         factors = torch._foreach_mul(device_exp_avgs, c)
         torch._foreach_add_(factors, b)
         torch._foreach_mul_(factors, device_exp_avgs)
-        torch._foreach_add_(factors, 1.0)
-        torch._foreach_mul_(device_step_sizes, factors)
+        torch._foreach_addcmul_(device_step_sizes, device_step_sizes, factors)
         torch._foreach_clamp_min_(device_step_sizes, step_size_min)
         torch._foreach_clamp_max_(device_step_sizes, step_size_max)
         torch._foreach_copy_(device_exp_avgs, new_avgs)
@@ -462,12 +462,14 @@ def _multi_tensor_core(
             torch._foreach_add_(denom, eps_ts)
             updates = torch._foreach_div(device_exp_avgs, denom)
         # s_t u_t (lr and the first-moment bias correction folded into one scalar per tensor)
-        torch._foreach_mul_(updates, device_step_sizes)
-        torch._foreach_mul_(updates, step_scales)
         if weight_decay != 0.0:
+            torch._foreach_mul_(updates, device_step_sizes)
+            torch._foreach_mul_(updates, step_scales)
             # theta <- (1 - d |s u|) theta
             torch._foreach_addcmul_(device_params, torch._foreach_abs(updates), device_params, value=-weight_decay)
-        torch._foreach_sub_(device_params, updates)
+            torch._foreach_sub_(device_params, updates)
+        else:
+            torch._foreach_addcmul_(device_params, updates, device_step_sizes, [-x for x in step_scales])
 
 
 # --------------------------------------------------------------------------------------------------- registry
