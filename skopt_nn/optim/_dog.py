@@ -329,7 +329,8 @@ class LDoG(_DistanceOverGradients):
             state = self.state[p]
             first = len(state) == 0
             if first:
-                dtype = _real_dtype(p.dtype)
+                # the scalar state in float32 at least (as DoG's): a bf16 running sum stalls once it is large
+                dtype = torch.promote_types(torch.float32, _real_dtype(p.dtype))
                 # x0: the initial value
                 state["x0"] = p.detach().clone(memory_format=torch.preserve_format)
                 # rbar: the running maximum distance of this tensor from x0, starting at its own r_eps

@@ -16,7 +16,7 @@ from skopt_nn.optim._registry import ConvergenceCase, ErrorInput, OptimizerSpec,
 __all__ = ["Lion", "lion"]
 
 _PAPER = (
-    "Chen, Liang, Huang, Real, Wang, Pham, Dong, Luong, Hsieh, Lu & Le, Symbolic Discovery of Optimization "
+    "Chen, Liang, Huang, Real, Wang, Liu, Pham, Dong, Luong, Hsieh, Lu & Le, Symbolic Discovery of Optimization "
     "Algorithms, NeurIPS 2023 (arXiv:2302.06675)"
 )
 _URL = "https://arxiv.org/abs/2302.06675"

@@ -32,10 +32,10 @@ class SANIA(Optimizer):
             &\textbf{for } t = 1, 2, \ldots \textbf{ do} \\
             &\quad f_t \leftarrow \max(f(\theta_{t-1}), 0), \quad g_t \leftarrow \nabla f(\theta_{t-1}) \\
             &\quad v_t \leftarrow v_{t-1} + g_t^2 \;\; \text{(adagrad)} \quad \textbf{or} \quad
-                v_t \leftarrow \beta_2 v_{t-1} + (1 - \beta_2) g_t^2, \; v_t \leftarrow v_t / (1 - \beta_2^t)
-                \;\; \text{(adam)} \\
-            &\quad B_t \leftarrow \mathrm{diag}(v_t) + \epsilon \;\; \text{(SQR, the default)} \quad \textbf{or}
-                \quad B_t \leftarrow \mathrm{diag}(\sqrt{v_t}) + \epsilon \;\; \text{(sqrt=True)} \\
+                v_t \leftarrow \beta_2 v_{t-1} + (1 - \beta_2) g_t^2, \; \hat v_t = v_t / (1 - \beta_2^t)
+                \;\; \text{(adam; } \hat v_t = v_t \text{ for adagrad)} \\
+            &\quad B_t \leftarrow \mathrm{diag}(\hat v_t) + \epsilon \;\; \text{(SQR, the default)} \quad
+                \textbf{or} \quad B_t \leftarrow \mathrm{diag}(\sqrt{\hat v_t}) + \epsilon \;\; \text{(sqrt=True)} \\
             &\quad G_t \leftarrow \lVert g_t \rVert^2_{B_t^{-1}} = \textstyle\sum_i g_{t,i}^2 / B_{t,i}
                 \quad \text{(over every parameter of every group)} \\
             &\quad \lambda_t \leftarrow \begin{cases}

@@ -418,3 +418,19 @@ def test_averager_rejects_negative_gamma() -> None:
         "The 'gamma' parameter of get_polynomial_decay_multi_avg_fn must be a float in the range [0.0, inf). "
         "Got -1.0 instead."
     )
+
+
+def test_ldog_scalar_state_is_float32_for_bfloat16_parameters() -> None:
+    """A bfloat16 running sum of squared gradient norms stops growing once a term is < 1/256 of it."""
+    from skopt_nn import optim as _optim
+
+    p = torch.nn.Parameter(torch.ones(64, dtype=torch.bfloat16))
+    opt = _optim.get("ldog").build([p])
+    for _ in range(300):
+        p.grad = torch.full_like(p, 0.01)
+        opt.step()
+    state = opt.state[p]
+    assert {state[k].dtype for k in ("rbar", "G", "eta")} == {torch.float32}
+    # 300 equal terms 64 g^2 (g = 0.01 rounded to bf16): a float32 sum is within 1e-4 of it; bf16 stalls below
+    g = float(torch.tensor(0.01, dtype=torch.bfloat16))
+    assert float(state["G"]) == pytest.approx(1e-6 + 300 * 64 * g * g, rel=1e-4)
