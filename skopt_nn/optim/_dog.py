@@ -56,7 +56,9 @@ _ARGS = """
             that a schedule or a per-group ``lr=0`` (frozen group) works as with any torch optimizer.
         reps_rel: the relative initial movement :math:`\\alpha`: :math:`r_\\epsilon = \\alpha(1 + \\|x_0\\|)`
             (default: 1e-6; the authors suggest 1e-4 with batch normalisation and smaller values, e.g. 1e-8, if
-            the first steps diverge).
+            the first steps diverge). With float16/bfloat16 parameters it is raised to at least half the dtype's
+            machine epsilon (0.0039 for bfloat16): a smaller first movement rounds away, the parameters never
+            leave :math:`x_0` and the step size never grows (our reading; measured: 20 steps, loss unchanged).
         weight_decay: L2 penalty :math:`\\lambda`, added to the gradient before its norm is taken (default: 0).
         eps: :math:`\\epsilon`, added once to the sum of squared gradient norms so that it is never zero
             (default: 1e-8).
@@ -65,6 +67,18 @@ _ARGS = """
         foreach: use the multi-tensor (``torch._foreach_*``) implementation; ``None`` means yes
             (default: None).
 """
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _reps_rel(group: dict[str, Any]) -> float:
+    """The group's ``reps_rel``, floored at half the machine epsilon of its lowest-precision parameter dtype."""
+    floor = max(
+        (torch.finfo(p.dtype).eps / 2 for p in group["params"] if p.dtype in _LOW_PRECISION),
+        default=0.0,
+    )
+    return max(float(group["reps_rel"]), floor)
+
 
 _WARNINGS = """
     .. warning::
@@ -222,7 +236,7 @@ class DoG(_DistanceOverGradients):
             if group["init_eta"] is None:
                 # ||x_0|| over the whole group, parameters without a gradient included
                 norms = [torch.linalg.vector_norm(p.detach()).to(dtype=dtype, device=device) for p in group["params"]]
-                r_eps = group["reps_rel"] * (1.0 + torch.stack(norms).square().sum().sqrt())
+                r_eps = _reps_rel(group) * (1.0 + torch.stack(norms).square().sum().sqrt())
             else:
                 r_eps = torch.zeros((), dtype=dtype, device=device)
             # rbar: the running maximum distance from x_0, starting at r_eps
@@ -336,7 +350,7 @@ class LDoG(_DistanceOverGradients):
                 # rbar: the running maximum distance of this tensor from x0, starting at its own r_eps
                 if group["init_eta"] is None:
                     norm = torch.linalg.vector_norm(p.detach()).to(dtype)
-                    state["rbar"] = group["reps_rel"] * (1.0 + norm)
+                    state["rbar"] = _reps_rel(group) * (1.0 + norm)
                 else:
                     state["rbar"] = torch.zeros((), dtype=dtype, device=p.device)
                 # G: eps plus the running sum of this tensor's squared gradient norms

@@ -39,6 +39,8 @@ __all__ = [
     "check_defaults_match_signature",
     "check_descends",
     "check_dtypes",
+    "check_bfloat16",
+    "check_cuda",
     "check_error_inputs",
     "check_foreach_matches_single_tensor",
     "check_grad_none_skipped",
@@ -384,6 +386,48 @@ def check_dtypes(spec: OptimizerSpec) -> None:
                     assert value.dtype in (dtype, torch.float64), f"state {key!r} is {value.dtype}"
 
 
+def check_bfloat16(spec: OptimizerSpec) -> None:
+    """bfloat16 parameters train 20 steps, stay bfloat16 and finite; every full-size state tensor is bfloat16 or
+    a wider float (float32 where the optimizer needs the precision, documented per optimizer)."""
+    model = SmallRegression(dtype=torch.bfloat16)
+    first = float(model().detach())
+    opt = _run(spec, model, 20)
+    assert all(p.dtype == torch.bfloat16 for p in model.parameters())
+    assert torch.isfinite(_flat(model).float()).all()
+    assert float(model().detach()) < first
+    for state in _states(opt):
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and value.is_floating_point():
+                assert value.dtype in (torch.bfloat16, torch.float32, torch.float64), f"state {key!r}: {value.dtype}"
+
+
+def check_cuda(spec: OptimizerSpec) -> None:
+    """On a CUDA device (skipped without one) the state lives on the parameters' device and ten float32 steps
+    follow the CPU trajectory (to float32 kernel differences)."""
+    if not torch.cuda.is_available():
+        not_applicable("no CUDA device")
+    results = []
+    for device in ("cpu", "cuda"):
+        model = SmallRegression(dtype=torch.float32).to(device)
+        opt = _run(spec, model, 10)
+        for state in _states(opt):
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor) and value.numel() > 1:
+                    assert value.device.type == device, f"state {key!r} is on {value.device}"
+        results.append(_flat(model).cpu())
+    assert torch.allclose(results[0], results[1], rtol=1e-3, atol=1e-5), (
+        f"max abs diff {float((results[0] - results[1]).abs().max()):.3g}"
+    )
+
+
+def _states(opt: torch.optim.Optimizer) -> Iterator[Mapping[str, Any]]:
+    """Every per-parameter state of ``opt`` and, for a wrapper, of its base optimizer."""
+    yield from opt.state.values()
+    base = getattr(opt, "base_optimizer", None)
+    if isinstance(base, torch.optim.Optimizer):
+        yield from _states(base)
+
+
 OPTIMIZER_CHECKS: tuple[Callable[[OptimizerSpec], None], ...] = (
     check_error_inputs,
     check_defaults_match_signature,
@@ -397,6 +441,8 @@ OPTIMIZER_CHECKS: tuple[Callable[[OptimizerSpec], None], ...] = (
     check_closure_calls,
     check_foreach_matches_single_tensor,
     check_dtypes,
+    check_bfloat16,
+    check_cuda,
 )
 
 

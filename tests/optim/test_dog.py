@@ -435,3 +435,22 @@ def test_ldog_scalar_state_is_float32_for_bfloat16_parameters() -> None:
     # one stops near 3.3, where a term falls below half a unit in the last place
     g = float(torch.tensor(0.01, dtype=torch.bfloat16))
     assert float(state["G"]) == pytest.approx(1e-6 + 2000 * 64 * g * g, rel=1e-4)
+
+
+@pytest.mark.parametrize("name", ["dog", "ldog"])
+def test_reps_rel_floored_at_the_dtype_resolution_for_half_precision(name: str) -> None:
+    """With bf16 parameters a first movement of 1e-6 (1 + ||x0||) rounds away and DoG never moves: the floor
+    (half bf16's epsilon) makes it train; float32 parameters keep the requested reps_rel."""
+    from skopt_nn import optim as _optim
+    from skopt_nn.optim._dog import _reps_rel
+
+    half = torch.nn.Parameter(torch.ones(4, dtype=torch.bfloat16))
+    full = torch.nn.Parameter(torch.ones(4))
+    assert _reps_rel({"params": [half], "reps_rel": 1e-6}) == torch.finfo(torch.bfloat16).eps / 2
+    assert _reps_rel({"params": [full], "reps_rel": 1e-6}) == 1e-6
+    assert _reps_rel({"params": [half], "reps_rel": 0.1}) == 0.1
+    opt = _optim.get(name).build([half])
+    for _ in range(5):
+        half.grad = torch.ones_like(half)
+        opt.step()
+    assert float(half.detach().float().max()) < 1.0  # it moved
