@@ -34,16 +34,26 @@ Closed = Literal["neither", "left", "right", "both"]
 
 @dataclass(frozen=True)
 class Interval:
-    """A real interval; ``None`` bounds are infinite. ``closed`` says which ends belong to it."""
+    """A real interval; ``None`` bounds are infinite. ``closed`` says which ends belong to it.
+
+    Infinite ends are open: ``inf``, ``-inf`` and ``nan`` belong to no interval (a learning rate of ``inf`` is a
+    NaN model, not a setting).
+    """
 
     low: float | None = None
     high: float | None = None
     closed: Closed = "neither"
 
     def __contains__(self, value: object) -> bool:
-        if not isinstance(value, numbers.Real) or math.isnan(float(value)):
+        # an infinite bound is always open (the message prints it as "inf)"), so no interval holds +-inf
+        if not isinstance(value, numbers.Real):
             return False
-        x = float(value)
+        try:
+            x = float(value)
+        except OverflowError:  # an int beyond float range
+            return False
+        if not math.isfinite(x):
+            return False
         if self.low is not None:
             if x < self.low or (x == self.low and self.closed not in ("left", "both")):
                 return False

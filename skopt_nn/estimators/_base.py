@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from scipy import sparse
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -37,6 +38,7 @@ from skopt_nn._validation import (
     check_int,
     check_option,
     invalid_param_message,
+    unknown_name_error,
 )
 from skopt_nn.estimators._callbacks import LRSchedule
 from skopt_nn.estimators._data import TensorBatchIterator, TensorData
@@ -200,8 +202,20 @@ class NeuralEstimatorMixin(_NetForTyping):
                     "callbacks", owner, "None, 'disable' or a list of callbacks or (name, callback) pairs", callbacks
                 )
             )
-        optim.get(p.optimizer)  # unknown names raise with close matches
-        self.schedule_object().check_params()
+        _check_component(p.module, "module", owner, "a torch.nn.Module class or instance, or a factory returning one")
+        if p.criterion is not None:
+            _check_component(p.criterion, "criterion", owner, "a loss class or instance (a torch.nn.Module) or None")
+        try:
+            optim.get(p.optimizer)  # unknown names raise with close matches
+        except TypeError:
+            expected = "an optimizer name (see skopt_nn.optim.available()), an Optimizer subclass or a factory"
+            raise ValueError(invalid_param_message("optimizer", owner, expected, p.optimizer)) from None
+        try:
+            schedule = self.schedule_object()
+        except TypeError:
+            expected = "a schedule name (see skopt_nn.schedules.available()), a Schedule object or None"
+            raise ValueError(invalid_param_message("schedule", owner, expected, p.schedule)) from None
+        schedule.check_params()
 
     # ----------------------------------------------------------------------------------------------- data
 
@@ -226,7 +240,22 @@ class NeuralEstimatorMixin(_NetForTyping):
             if "argument must be" in str(exc):
                 raise TypeError(f"{exc}. {self._owner()} needs numeric X: {_ENCODE_HINT}") from None
             raise
-        return np.ascontiguousarray(X, dtype=self._np_dtype())
+        return self._as_compute_dtype(X, "X")
+
+    def _as_compute_dtype(self, array: np.ndarray, name: str) -> np.ndarray:
+        """``array`` (finite) as a contiguous array of the estimator's dtype; values beyond its range are an error
+        (float64 data above ~3.4e38 would silently become ``inf`` in float32)."""
+        dtype = self._np_dtype()
+        with np.errstate(over="ignore"):
+            out = np.ascontiguousarray(array, dtype=dtype)
+        if np.dtype(array.dtype).itemsize > out.dtype.itemsize and not np.isfinite(out).all():
+            largest = float(np.max(np.abs(array)))
+            raise ValueError(
+                f"{name} has values too large for {self._owner()}'s dtype={self.dtype!r} (largest magnitude "
+                f"{largest:.4g}, the limit is {float(np.finfo(dtype).max):.4g}): rescale {name} (e.g. with a "
+                "StandardScaler) or set dtype='float64'."
+            )
+        return out
 
     def _validate_sample_weight(self, sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
         if sample_weight is None:
@@ -347,6 +376,8 @@ class NeuralEstimatorMixin(_NetForTyping):
         module = self.module
         if isinstance(module, torch.nn.Module):
             # never train the object passed as a parameter: fit a copy (scikit-learn's contract)
+            if kwargs:
+                _check_routed_names(type(module), kwargs, "module")
             module = type(module)(**kwargs) if kwargs else copy.deepcopy(module)
         else:
             kwargs = {**self._data_shape_kwargs(module), **kwargs}
@@ -357,6 +388,7 @@ class NeuralEstimatorMixin(_NetForTyping):
                     + ", ".join(f"module__{m}" for m in missing)
                     + "."
                 )
+            _check_routed_names(module, kwargs, "module")
             module = module(**kwargs)
         self.module_ = module.to(self._torch_dtype())
         return self
@@ -365,8 +397,11 @@ class NeuralEstimatorMixin(_NetForTyping):
         kwargs = self.get_params_for("criterion")
         criterion = self.criterion if self.criterion is not None else self._default_criterion
         if isinstance(criterion, torch.nn.Module):
+            if kwargs:
+                _check_routed_names(type(criterion), kwargs, "criterion")
             criterion = type(criterion)(**kwargs) if kwargs else copy.deepcopy(criterion)
         else:
+            _check_routed_names(criterion, kwargs, "criterion")
             if "reduction" not in kwargs and _accepts(criterion, "reduction"):
                 kwargs["reduction"] = "none"  # per-sample losses, so sample weights apply
             criterion = criterion(**kwargs)
@@ -542,6 +577,27 @@ class NeuralEstimatorMixin(_NetForTyping):
             if not self._stopped_early():
                 raise
         self.notify("on_train_end", X=dataset, y=None)
+        self._check_finite_state()
+
+    def _non_finite_state(self) -> str | None:
+        """The name of the first parameter or floating buffer of the module holding NaN or infinity, if any."""
+        module = getattr(self, "module_", None)
+        if module is None:
+            return None
+        for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                return name
+        return None
+
+    def _check_finite_state(self) -> None:
+        """A last step can blow the weights up while every loss seen was finite: never return such a model."""
+        name = self._non_finite_state()
+        if name is not None:
+            raise FloatingPointError(
+                f"The weights of {self._owner()} became NaN or infinite at epoch {len(self.history)} ({name!r}) "
+                "although every loss was finite: the fit diverged. Lower the learning rate, set clip_grad_norm "
+                "(e.g. 1.0), or standardise the inputs."
+            )
 
     def _fit_dataset(self, dataset: TensorData, *, initialize: bool) -> Any:
         """Initialise (seeded) if asked, then train on ``dataset`` with seeded shuffling and dropout."""
@@ -574,12 +630,37 @@ class NeuralEstimatorMixin(_NetForTyping):
         X = self._validate_X(X, reset=False)
         with self._resolved_device():
             outputs = list(self.forward_iter(TensorData(self._tensor(X, self._torch_dtype())), device=None))
-        return torch.cat(outputs) if outputs else torch.empty(0)
+        out = torch.cat(outputs) if outputs else torch.empty(0)
+        if out.is_floating_point() and not bool(torch.isfinite(out).all()):
+            self._raise_non_finite_output(out)
+        return out
+
+    def _raise_non_finite_output(self, out: torch.Tensor) -> None:
+        """Never return NaN predictions silently: say whether the weights or the inputs are to blame."""
+        owner = self._owner()
+        if self._non_finite_state() is not None:
+            raise FloatingPointError(
+                f"{owner} cannot predict: its weights contain NaN or infinity (its last fit diverged). Fit it "
+                "again with a lower learning rate or with clip_grad_norm."
+            )
+        bad = int((~torch.isfinite(out.reshape(len(out), -1))).any(dim=1).sum())
+        largest = max((float(p.detach().abs().max()) for p in self.module_.parameters() if p.numel()), default=0.0)
+        raise FloatingPointError(
+            f"{owner} produced NaN or infinite outputs for {bad} of {len(out)} rows: the network overflows "
+            f"dtype={self.dtype!r} on them although its weights are finite (largest magnitude {largest:.3g}). "
+            "Huge weights mean the fit diverged (lower the learning rate or set clip_grad_norm); otherwise the rows "
+            "are far outside the training data (scale X as at fit time) or need dtype='float64'."
+        )
 
     # ------------------------------------------------------------------------------------------ fit entry
 
     def _validate_Xy(self, X: Any, y: Any, *, reset: bool) -> tuple[np.ndarray, np.ndarray]:
         _check_numeric_frame(X, self._owner())
+        if sparse.issparse(y):
+            raise TypeError(
+                "Sparse data was passed for y, but dense data is required. Use '.toarray()' to convert to a dense "
+                "numpy array."
+            )
         try:
             X, y = validate_data(
                 self,
@@ -600,7 +681,7 @@ class NeuralEstimatorMixin(_NetForTyping):
             if "argument must be" in str(exc):
                 raise TypeError(f"{exc}. {self._owner()} needs numeric X: {_ENCODE_HINT}") from None
             raise
-        return np.ascontiguousarray(X, dtype=self._np_dtype()), y
+        return self._as_compute_dtype(X, "X"), y
 
     _multi_output_y = False
 
@@ -679,6 +760,28 @@ def _check_numeric_frame(X: Any, owner: str) -> None:
     if bad:
         shown = ", ".join(repr(b) for b in bad[:10]) + (" ..." if len(bad) > 10 else "")
         raise ValueError(f"{owner} needs numeric X, but column(s) {shown} are not numeric: {_ENCODE_HINT}")
+
+
+def _check_component(value: Any, name: str, owner: str, expected: str) -> None:
+    """``module`` / ``criterion``: a ``torch.nn.Module`` instance or something callable that builds one."""
+    if not (isinstance(value, torch.nn.Module) or callable(value)) or isinstance(value, str):
+        raise ValueError(invalid_param_message(name, owner, expected, value))
+
+
+def _check_routed_names(factory: Any, kwargs: Mapping[str, Any], prefix: str) -> None:
+    """``<prefix>__<name>`` arguments the factory does not take: an error listing close matches, before the call."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    known = [n for n, p in params.items() if p.kind in kinds and n != "self"]
+    for key in kwargs:
+        if key not in known:
+            kind = f"{getattr(factory, '__name__', prefix)} parameter"
+            raise unknown_name_error(kind, key, known, hint=f"(It was routed to the {prefix} as {prefix}__{key}.)")
 
 
 def _is_callback_entry(entry: Any) -> bool:

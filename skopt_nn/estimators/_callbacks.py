@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from skorch.callbacks import Callback
 
+from skopt_nn._validation import invalid_param_message
+
 __all__ = ["GradientNormLogger", "LRSchedule", "ValidAccuracy", "ValidR2"]
 
 
@@ -119,6 +121,15 @@ class GradientNormLogger(Callback):
 
     def __init__(self, norm_type: float = 2.0) -> None:
         self.norm_type = norm_type
+
+    def initialize(self) -> GradientNormLogger:
+        # checked when the net initialises, before any training (skorch keeps __init__ free of checks)
+        norm_type = self.norm_type
+        if isinstance(norm_type, bool) or not isinstance(norm_type, (int, float)) or not norm_type > 0:
+            raise ValueError(
+                invalid_param_message("norm_type", "GradientNormLogger", "a float in the range (0.0, inf]", norm_type)
+            )
+        return self
 
     def on_grad_computed(self, net: Any, named_parameters: Any, training: bool = False, **kwargs: Any) -> None:
         from skopt_nn.schedules import gradient_norm

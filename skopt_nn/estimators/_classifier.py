@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,47 @@ __all__ = ["NeuralClassifier"]
 def _plain(value: Any) -> Any:
     """A numpy scalar as the Python value it holds, for readable messages."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or type(value).__name__ == "NAType":  # pandas.NA
+        return True
+    return isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and value != value
+
+
+def _check_label_values(y: Any, owner: str) -> Any:
+    """Labels held as Python objects (a list, an object array, an object/string pandas Series): missing labels and
+    a mix of strings and numbers get a clear error; object arrays of numbers become numeric arrays.
+
+    Anything else is returned unchanged for scikit-learn's own checks (typed numeric or string arrays are
+    homogeneous, and their NaN is reported as "Input y contains NaN").
+    """
+    if isinstance(y, (list, tuple)):
+        items = list(y)
+        if any(isinstance(v, (list, tuple, np.ndarray)) for v in items):
+            return y  # 2-D y: scikit-learn reports the shape
+    else:
+        values = y.to_numpy() if hasattr(y, "to_numpy") and hasattr(y, "dtype") else y
+        if not isinstance(values, np.ndarray) or values.dtype != object:
+            return y
+        items = values.ravel().tolist()
+    missing = [i for i, v in enumerate(items) if _is_missing(v)]
+    if missing:
+        raise ValueError(
+            f"y has {len(missing)} missing label(s) (None or NaN), the first at row {missing[0]}: {owner} needs a "
+            "label for every sample; drop or impute those rows first."
+        )
+    strings = [v for v in items if isinstance(v, str)]
+    numbers_ = [v for v in items if isinstance(v, numbers.Number)]
+    if strings and numbers_:
+        raise ValueError(
+            f"{owner} needs class labels of one type, but y mixes strings and numbers (e.g. {strings[0]!r} and "
+            f"{_plain(numbers_[0])!r}): convert them to one type first, e.g. with y.astype(str)."
+        )
+    if items and len(numbers_) == len(items) and not isinstance(y, (list, tuple)):
+        shape = np.shape(y)
+        return np.asarray(items).reshape(shape)  # an object array of numbers: numeric labels
+    return y
 
 
 class NeuralClassifier(NeuralEstimatorMixin, NeuralNetClassifier):
@@ -140,6 +182,9 @@ class NeuralClassifier(NeuralEstimatorMixin, NeuralNetClassifier):
         cw = self.class_weight
         if not (cw is None or (isinstance(cw, str) and cw == "balanced") or isinstance(cw, dict)):
             raise ValueError(invalid_param_message("class_weight", self._owner(), "'balanced', a dict or None", cw))
+
+    def _validate_Xy(self, X: Any, y: Any, *, reset: bool) -> tuple[np.ndarray, np.ndarray]:
+        return super()._validate_Xy(X, _check_label_values(y, self._owner()), reset=reset)
 
     def _prepare_targets(
         self, y: np.ndarray, sample_weight: np.ndarray | None, *, reset: bool, classes: Any = None

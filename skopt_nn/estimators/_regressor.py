@@ -95,7 +95,12 @@ class NeuralRegressor(NeuralEstimatorMixin, NeuralNetRegressor):
     def _prepare_targets(
         self, y: np.ndarray, sample_weight: np.ndarray | None, *, reset: bool, classes: Any = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        y = np.asarray(y, dtype=np.float64)
+        try:
+            y = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{self._owner()} needs numeric y: {exc}. Encode it first (NeuralClassifier takes class labels)."
+            ) from None
         if reset:
             self._y_ndim = y.ndim
         y2 = y.reshape(len(y), -1)
@@ -104,7 +109,13 @@ class NeuralRegressor(NeuralEstimatorMixin, NeuralNetRegressor):
             if self.scale_target:
                 w = np.ones(len(y2)) if sample_weight is None else sample_weight
                 mean = np.average(y2, axis=0, weights=w)
-                std = np.sqrt(np.average((y2 - mean) ** 2, axis=0, weights=w))
+                with np.errstate(over="ignore"):
+                    std = np.sqrt(np.average((y2 - mean) ** 2, axis=0, weights=w))
+                if not np.all(np.isfinite(std)):
+                    raise ValueError(
+                        f"y is too large to standardise: its variance overflows float64 (largest magnitude "
+                        f"{float(np.max(np.abs(y2))):.4g}). Rescale y before fitting {self._owner()}."
+                    )
                 self.target_mean_ = mean
                 self.target_scale_ = np.where(std > 0, std, 1.0)
             else:
@@ -112,11 +123,20 @@ class NeuralRegressor(NeuralEstimatorMixin, NeuralNetRegressor):
                 self.target_scale_ = np.ones(y2.shape[1])
         elif y2.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {y2.shape[1]} outputs, but {self._owner()} was fitted with {self.n_outputs_}.")
-        return (y2 - self.target_mean_) / self.target_scale_, sample_weight
+        scaled = (y2 - self.target_mean_) / self.target_scale_
+        limit = float(np.finfo(self._np_dtype()).max)
+        if np.max(np.abs(scaled), initial=0.0) > limit:
+            raise ValueError(
+                f"y has values too large for {self._owner()}'s dtype={self.dtype!r} (largest magnitude "
+                f"{float(np.max(np.abs(scaled))):.4g}, the limit is {limit:.4g}): set scale_target=True, rescale y, "
+                "or set dtype='float64'."
+            )
+        return scaled, sample_weight
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted targets: shape ``(n_samples,)`` if ``y`` was 1-D at fit, else ``(n_samples, n_outputs)``."""
-        out = self._get_predict_nonlinearity()(self._raw_predict(X))
+        raw = self._raw_predict(X)  # first: an unfitted estimator gets scikit-learn's NotFittedError message
+        out = self._get_predict_nonlinearity()(raw)
         pred = to_numpy(out).astype(np.float64).reshape(-1, self.n_outputs_)
         pred = pred * self.target_scale_ + self.target_mean_
         return pred.ravel() if self._y_ndim == 1 else pred

@@ -110,7 +110,10 @@ def cosine_power_decay(step: int, *, total_steps: int, exponent_order: float, et
     if r == 1.0:
         shape = c
     else:
-        shape = (r ** (c + 1.0) - r) / (r * r - r)
+        # (r^(c+1) - r) / (r^2 - r) = (r^c - 1) / (r - 1), written with L = log r so that it neither overflows
+        # (r^2 for a huge r) nor cancels (r close to 1)
+        log_r = math.log(r)
+        shape = math.expm1(c * log_r) / math.expm1(log_r)
     return _scaled(shape, eta_min)
 
 

@@ -147,8 +147,11 @@ def refined_multipliers(
     """
     norms = check_grad_norms(grad_norms)
     smoothed = median_filter(norms, filter_width(norms.size, smoothing))
-    g = _resample(smoothed, total_steps)
-    a = g ** (-2.0 if method == "sgd" else -1.0)
+    # w is normalised to peak 1, so the norms' scale cancels: relative to the smallest, G^-q stays in (0, 1] and
+    # cannot overflow (tiny recorded norms such as 1e-300 would otherwise give inf / inf = NaN multipliers)
+    with np.errstate(over="ignore"):  # norms spanning > 1e308: the largest become inf, their weights 0
+        g = _resample(smoothed / smoothed.min(), total_steps)
+        a = g ** (-2.0 if method == "sgd" else -1.0)
     after = np.concatenate([np.cumsum(a[::-1])[::-1][1:], [0.0]])  # sum over p > t
     w = a * after
     peak = float(w.max())
@@ -260,7 +263,21 @@ def refined_from(
     >>> [round(m, 2) for m in sched.multipliers(total_steps=5, steps_per_epoch=5)]
     [1.0, 0.75, 0.5, 0.25, 0.0]
     """
-    values = source[:, "batches", :, key] if key is not None else source
+    if key is not None:
+        if not hasattr(source, "to_list"):  # skorch's History (a list subclass with this method)
+            raise TypeError(
+                f"refined_from(key={key!r}) reads a skorch History (e.g. net.history_); got {type(source).__name__}. "
+                "Pass the norms themselves without key."
+            )
+        try:
+            values = source[:, "batches", :, key]
+        except KeyError:
+            raise ValueError(
+                f"The history has no per-batch {key!r} values: record them during the first fit with "
+                f"callbacks=[GradientNormLogger(norm_type={NORM_TYPES.get(method, 2.0)})] (key 'grad_norm')."
+            ) from None
+    else:
+        values = source
     norms = np.asarray(_flatten(values), dtype=np.float64)
     schedule = Refined(
         grad_norms=norms,
@@ -279,6 +296,9 @@ def gradient_norm(parameters: Iterable[torch.Tensor], norm_type: float = 2.0) ->
     Record ``gradient_norm(module.parameters(), Refined(method=...).norm_type)`` after ``backward()`` and before
     ``optimizer.step()``, once per step, to refine the next run.
     """
+    if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real) or not norm_type > 0:
+        expected = "a float in the range (0.0, inf]"
+        raise ValueError(invalid_param_message("norm_type", "gradient_norm", expected, norm_type))
     grads = [p.grad.detach() for p in parameters if p.grad is not None]
     if not grads:
         return 0.0

@@ -98,6 +98,8 @@ def scale_hyperparameters(params: Mapping[str, Any], kappa: float, rule: str = "
     {'optimizer__lr': 0.002, 'optimizer__eps': 5e-09, 'max_epochs': 10}
     """
     owner = "scale_hyperparameters"
+    if not isinstance(params, Mapping):
+        raise ValueError(invalid_param_message("params", owner, "a mapping of hyperparameter names to values", params))
     kappa_ = check_float(kappa, "kappa", owner, _POSITIVE)
     assert kappa_ is not None
     check_option(rule, "rule", owner, SCALING_RULES)

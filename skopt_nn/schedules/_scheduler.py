@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from torch.optim import Optimizer
@@ -58,6 +59,11 @@ class MultiplierLR(LRScheduler):
     def get_lr(self) -> list[Any]:
         """The lr of every group at the current step ``last_epoch`` (closed form, no recursion)."""
         multiplier = float(self.fn(self.last_epoch))
+        if not math.isfinite(multiplier):
+            raise ValueError(
+                f"The schedule gave the lr multiplier {multiplier} at step {self.last_epoch}: multipliers must be "
+                "finite (a NaN lr trains a NaN model)."
+            )
         return [base_lr * multiplier for base_lr in self.base_lrs]
 
     _get_closed_form_lr = get_lr

@@ -90,6 +90,11 @@ def _check_eta_min(value: Any, owner: str, name: str = "eta_min") -> float:
     return float(value)
 
 
+def _check_optimizer(optimizer: Any, owner: str) -> None:
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{owner}.make_scheduler needs a torch.optim.Optimizer; got {optimizer!r}.")
+
+
 def _short(value: Any) -> str:
     if isinstance(value, (list, tuple, np.ndarray)) and len(value) > 6:
         return f"<{len(value)} values>"
@@ -242,6 +247,7 @@ class Schedule:
         *step* taken; ``-1`` starts the run); it makes this method usable as the ``policy`` of skorch's
         ``LRScheduler`` callback, which passes it.
         """
+        _check_optimizer(optimizer, self._owner)
         return MultiplierLR(optimizer, self.build(total_steps, steps_per_epoch), last_epoch=last_epoch)
 
 
@@ -595,7 +601,12 @@ class OneCycle(Schedule):
         self, optimizer: Optimizer, *, total_steps: int, steps_per_epoch: int, last_epoch: int = -1
     ) -> LRScheduler:
         """torch's ``OneCycleLR`` for this run, peaking at each param group's current lr."""
+        _check_optimizer(optimizer, self._owner)
         self.build(total_steps, steps_per_epoch)  # validates
+        defaults = optimizer.defaults
+        if self.cycle_momentum is True and "betas" not in defaults and "momentum" not in defaults:
+            expected = f"False or 'auto' for {type(optimizer).__name__} (the optimizer must support momentum or beta1)"
+            raise ValueError(invalid_param_message("cycle_momentum", self._owner, expected, self.cycle_momentum))
         return OneCycleLR(
             optimizer,
             max_lr=[group["lr"] for group in optimizer.param_groups],
