@@ -1,7 +1,8 @@
-"""The ``skopt-nn`` command: tune optimizers on a dataset, list what is available, open the dashboard.
+"""The ``skopt-nn`` command: tune optimizers on a dataset, benchmark them, list what is available, open the dashboard.
 
     skopt-nn tune sklearn:digits --n-trials 40            # leaderboard, best model, study and report in --out
     skopt-nn tune data.csv --target price --optimizers adamw,lion,dog --timeout 600
+    skopt-nn bench --datasets sklearn:digits,sklearn:diabetes --optimizers adamw,sgd,lion --trials 10
     skopt-nn datasets | optimizers | schedules
     skopt-nn dashboard --storage sqlite:///skopt_nn_runs/study.db
 
@@ -77,38 +78,18 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def _load(data: str, target: str | None) -> tuple[pd.DataFrame, pd.Series, str, str]:
-    from skopt_nn import datasets
+    from skopt_nn._tabular import load_data
 
-    if data in datasets.DATASETS or (":" in data and not Path(data).exists()):
-        try:
-            X, y, task = datasets.load(data)
-        except (ValueError, ImportError) as exc:
-            raise UsageError(str(exc)) from None
-        if target is not None:
-            raise UsageError(f"--target applies to data files; {data} has its own target")
-        return X, y, task, data.replace(":", "-")
     try:
-        X, y, task = datasets.load_table(data, target)
-    except (FileNotFoundError, ValueError) as exc:
+        return load_data(data, target)
+    except (ValueError, ImportError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
-    return X, y, task, Path(data).stem
 
 
 def _preprocessor(X: pd.DataFrame) -> Any:
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from skopt_nn._tabular import make_preprocessor
 
-    numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])]
-    other = [c for c in X.columns if c not in numeric]
-    parts = []
-    if numeric:
-        parts.append(("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric))
-    if other:
-        encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False, min_frequency=5)
-        parts.append(("categorical", make_pipeline(SimpleImputer(strategy="most_frequent"), encoder), other))
-    return ColumnTransformer(parts)
+    return make_preprocessor(X)
 
 
 def _progress(n_trials: int | None, quiet: bool) -> Any:
@@ -156,22 +137,16 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         X, y, test_size=args.test_size, stratify=stratify, random_state=args.seed
     )
     Net = NeuralClassifier if task == "classification" else NeuralRegressor
+    # a regressor learns a standardised target (NeuralRegressor's scale_target) and predicts in y's units; the
+    # net stays the Pipeline's last step, so NeuralSearchCV reaches it and prunes regression trials too
     net = Net(max_epochs=args.epochs, random_state=args.seed)
-    if task == "regression":  # the network learns a standardised target; predictions are mapped back
-        from sklearn.compose import TransformedTargetRegressor
-        from sklearn.preprocessing import StandardScaler
-
-        y_train, y_test = y_train.astype(float), y_test.astype(float)
-    pipe = Pipeline([("prep", _preprocessor(X)), ("net", net)])
-    space = auto_space(net, optimizers=names)
-    estimator: Any = pipe
-    prefix = ""
     if task == "regression":
-        estimator = TransformedTargetRegressor(regressor=pipe, transformer=StandardScaler())
-        prefix = "regressor__"
+        y_train, y_test = y_train.astype(float), y_test.astype(float)
+    estimator = Pipeline([("prep", _preprocessor(X)), ("net", net)])
+    space = auto_space(net, optimizers=names)
 
     def space_fn(trial: Any) -> dict[str, Any]:
-        return {f"{prefix}net__{k}": v for k, v in space.suggest(trial).items()}
+        return {f"net__{k}": v for k, v in space.suggest(trial).items()}
 
     storage = f"sqlite:///{out / 'study.db'}"
     progress = _progress(args.n_trials, args.quiet)
@@ -196,7 +171,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     progress.close()
     elapsed = time.perf_counter() - start
 
-    board, models = _leaderboard(search, estimator, prefix, X_train, y_train, X_test, y_test)
+    board, models = _leaderboard(search, estimator, X_train, y_train, X_test, y_test)
     board.to_csv(out / "leaderboard.csv", index=False)
     joblib.dump(search.best_estimator_, out / "best_model.joblib")
     shown = board.drop(columns=["params"]).to_string(index=False, float_format=lambda v: f"{v:.4f}")
@@ -210,14 +185,14 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
 
 def _leaderboard(
-    search: Any, estimator: Any, prefix: str, X_train: Any, y_train: Any, X_test: Any, y_test: Any
+    search: Any, estimator: Any, X_train: Any, y_train: Any, X_test: Any, y_test: Any
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One row per optimizer (its best trial refitted on the tuning split, scored on the held-out one), and the
     refitted models by optimizer name."""
     from sklearn.base import clone
 
     results = pd.DataFrame(search.cv_results_)
-    key = f"param_{prefix}net__optimizer"
+    key = "param_net__optimizer"
     rows = []
     for name, group in results.groupby(key):
         complete = group[group["state"] == "COMPLETE"]
@@ -232,7 +207,7 @@ def _leaderboard(
         rows.append(
             {
                 "optimizer": name,
-                "schedule": best["params"].get(f"{prefix}net__schedule", ""),
+                "schedule": best["params"].get("net__schedule", ""),
                 "cv_score": float(best["mean_test_score"]),
                 "test_score": float(model.score(X_test, y_test)),
                 "fit_time_s": fit_time,
@@ -250,8 +225,6 @@ def _leaderboard(
 def _net_of(model: Any) -> Any:
     from skopt_nn.search import final_step
 
-    if hasattr(model, "regressor_"):
-        model = model.regressor_
     return final_step(model)[0]
 
 
@@ -345,6 +318,24 @@ complete/pruned/failed.</p>
     return path
 
 
+# ------------------------------------------------------------------------------------------------------ bench
+
+
+def _bench_arguments(parser: argparse.ArgumentParser) -> None:
+    from skopt_nn.bench import add_arguments
+
+    add_arguments(parser)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from skopt_nn import bench
+
+    try:
+        return bench.run(args, argv=getattr(args, "argv", None))
+    except bench.BenchUsageError as exc:
+        raise UsageError(str(exc)) from None
+
+
 # ------------------------------------------------------------------------------------------------------ entry
 
 
@@ -367,6 +358,14 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--out", default="skopt_nn_runs")
     tune.add_argument("--quiet", action="store_true")
     tune.set_defaults(func=_cmd_tune)
+    bench = sub.add_parser(
+        "bench",
+        help="time-to-result benchmark: optimizers tuned on an equal budget vs sklearn MLP and gradient boosting",
+        description="Tune each optimizer on an equal budget per dataset; time to reach a validation target, test "
+        "scores, sklearn MLP and HistGradientBoosting baselines at equal wall-clock, performance profiles.",
+    )
+    _bench_arguments(bench)
+    bench.set_defaults(func=_cmd_bench)
     sub.add_parser("datasets", help="list the bundled datasets").set_defaults(func=_cmd_datasets)
     sub.add_parser("optimizers", help="list the optimizers").set_defaults(func=_cmd_optimizers)
     sub.add_parser("schedules", help="list the schedules").set_defaults(func=_cmd_schedules)
@@ -379,7 +378,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    args.argv = argv  # the command as typed, for the reports
     if getattr(args, "command", None) == "tune":
         if args.n_trials is None and args.timeout is None:
             args.n_trials = 30
