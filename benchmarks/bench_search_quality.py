@@ -11,6 +11,7 @@ Usage: python benchmarks/bench_search_quality.py [--trials 30] [--seeds 5] [--ep
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 
 import numpy as np
@@ -69,6 +70,7 @@ def main() -> None:
     )
     print(f"{'dataset':14s} " + " ".join(f"{s:>8s}" for s in SAMPLERS) + "  CE>=random CE>=tpe CE>=gp")
     totals = {s: [] for s in SAMPLERS}
+    pairs: dict[str, list[float]] = {s: [] for s in SAMPLERS[1:]}  # CE - other, per (dataset, seed)
     for name, load in DATASETS.items():
         X, y = load(return_X_y=True)
         X = StandardScaler().fit_transform(X).astype(np.float32)
@@ -77,6 +79,8 @@ def main() -> None:
             for s in SAMPLERS
         }
         wins = {s: sum(c >= o for c, o in zip(scores["cem"], scores[s], strict=True)) for s in SAMPLERS[1:]}
+        for s in SAMPLERS[1:]:
+            pairs[s] += [c - o for c, o in zip(scores["cem"], scores[s], strict=True)]
         for s in SAMPLERS:
             totals[s].append(statistics.mean(scores[s]))
         print(
@@ -87,6 +91,18 @@ def main() -> None:
             flush=True,
         )
     print(f"{'mean':14s} " + " ".join(f"{statistics.mean(totals[s]):8.4f}" for s in SAMPLERS))
+    # is a difference of the means larger than the seed-to-seed noise? paired over every (dataset, seed)
+    from scipy.stats import wilcoxon
+
+    for s, diffs in pairs.items():
+        se = statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else float("nan")
+        nonzero = [d for d in diffs if d != 0]
+        p = float(wilcoxon(nonzero).pvalue) if len(nonzero) > 1 else float("nan")
+        print(
+            f"CE - {s:7s} paired over {len(diffs)} (dataset, seed): mean {statistics.mean(diffs):+.4f} "
+            f"(standard error {se:.4f}), CE better/equal/worse {sum(d > 0 for d in diffs)}/"
+            f"{sum(d == 0 for d in diffs)}/{sum(d < 0 for d in diffs)}, Wilcoxon p = {p:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ disagree in sign with the current gradient."""
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, cast
@@ -149,19 +148,6 @@ class Cautious(OptimizerWrapper):
         if group.get("weight_decouple") is True and not group.get("fixed_decay", False):  # pytorch-optimizer
             return True
         return isinstance(self.base_optimizer, _DECOUPLED_CLASSES)
-
-    def _scratch(self, p: Tensor) -> Tensor:
-        """The reusable buffer holding ``p`` before the base's step (kept out of ``state``)."""
-        # keyed by id (tensors compare elementwise); the weak reference tells a reused id from the same tensor
-        buffers: dict[int, tuple[weakref.ref[Tensor], Tensor]] = self.__dict__.setdefault("_before", {})
-        entry = buffers.get(id(p))
-        if entry is not None:
-            ref, buffer = entry
-            if ref() is p and buffer.shape == p.shape and buffer.dtype == p.dtype and buffer.device == p.device:
-                return buffer
-        buffer = torch.empty_like(p, memory_format=torch.preserve_format)
-        buffers[id(p)] = (weakref.ref(p), buffer)
-        return buffer
 
     def _snapshot(self, with_closure: bool) -> list[tuple[list[Tensor], list[Tensor]]]:
         snapshots = []

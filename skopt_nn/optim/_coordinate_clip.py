@@ -181,10 +181,12 @@ class CoordinateClip(OptimizerWrapper):
                     params = [p for p in group["params"] if p.grad is not None or closure is not None]
                     if group["clip_target"] != "update" or not params:
                         continue
+                    copies = [self._scratch(p) for p in params]
                     if group.get("foreach") is False:
-                        copies = [p.detach().clone() for p in params]
+                        for p, copy in zip(params, copies):
+                            copy.copy_(p)
                     else:
-                        copies = list(torch._foreach_mul(params, 1.0))
+                        torch._foreach_copy_(copies, params)
                     before.append((group, params, copies))
 
         loss = self.base_optimizer.step(wrapped)
@@ -218,8 +220,12 @@ def coordinate_clip_threshold(tensors: list[Tensor], fraction: float) -> float |
     k = math.floor(fraction * n)
     if k == 0 or n == 0:
         return None
-    magnitudes = torch._foreach_abs([t.detach() for t in tensors])
-    flat = torch.cat([m.reshape(-1) for m in magnitudes]) if len(magnitudes) > 1 else magnitudes[0].reshape(-1)
+    # one copy (the concatenation, or abs of a single tensor) and an in-place abs: the selection itself is the
+    # cost that cannot be avoided (B3 floors: ~0.7 of an AdamW step on the B3 workload)
+    if len(tensors) > 1:
+        flat = torch.cat([t.detach().reshape(-1) for t in tensors]).abs_()
+    else:
+        flat = tensors[0].detach().reshape(-1).abs()
     return float(torch.kthvalue(flat.float() if flat.dtype in _LOW else flat, n - k).values)
 
 

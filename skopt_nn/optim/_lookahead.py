@@ -7,6 +7,7 @@ the base); :class:`Lookahead` and :class:`~skopt_nn.optim._gradient_noise.Gradie
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -113,6 +114,20 @@ class OptimizerWrapper(Optimizer):
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients (through the base optimizer, so its hooks run)."""
         self.base_optimizer.zero_grad(set_to_none=set_to_none)
+
+    def _scratch(self, p: Tensor) -> Tensor:
+        """A reusable buffer shaped like ``p`` (e.g. its value before the base's step), kept out of ``state`` and
+        of pickles; reallocated when ``p`` changes shape, dtype or device, or a new tensor reuses its id."""
+        # keyed by id (tensors compare elementwise); the weak reference tells a reused id from the same tensor
+        buffers: dict[int, tuple[weakref.ref[Tensor], Tensor]] = self.__dict__.setdefault("_scratch_buffers", {})
+        entry = buffers.get(id(p))
+        if entry is not None:
+            ref, buffer = entry
+            if ref() is p and buffer.shape == p.shape and buffer.dtype == p.dtype and buffer.device == p.device:
+                return buffer
+        buffer = torch.empty_like(p, memory_format=torch.preserve_format)
+        buffers[id(p)] = (weakref.ref(p), buffer)
+        return buffer
 
     # ----------------------------------------------------------------------------------------------- state
 
