@@ -93,7 +93,9 @@ class CrossEntropySampler(BaseSampler):
         elite_fraction: fraction ``rho`` of a generation that is elite (at least 2 trials).
         smoothing: ``alpha`` in ``v <- alpha * v_new + (1 - alpha) * v_old`` (1 = no memory).
         min_sigma: floor of a numerical parameter's standard deviation, as a fraction of its transformed range.
-        min_probability: floor mixed into every categorical probability (must be < 1 / number of choices).
+        min_probability: floor mixed into every categorical probability, in [0, 0.5); for a parameter with
+            ``K`` choices the floor used is ``min(min_probability, 0.5 / K)``, so the fitted part keeps at least half
+            the mass.
         n_startup_trials: before this many trials have finished, every parameter comes from
             ``independent_sampler`` (the first generation is drawn uniformly by CEM itself either way).
         independent_sampler: for parameters outside the relative search space (the first trial's, single-value
