@@ -230,6 +230,10 @@ class NeuralClassifier(NeuralEstimatorMixin, NeuralNetClassifier):
         """Class probabilities, shape ``(n_samples, n_classes)``, columns in the order of ``classes_``."""
         logits = self._raw_predict(X)
         nonlin = self._get_predict_nonlinearity()
+        # the nonlinearity in float64: a float32 softmax leaves rows summing to 1 +- 1e-7, which scikit-learn's
+        # log_loss (scoring="neg_log_loss") warns about on every call
+        if torch.is_tensor(logits) and logits.is_floating_point():
+            logits = logits.to(torch.float64)
         return to_numpy(nonlin(logits)).astype(np.float64, copy=False)
 
     def predict(self, X: Any) -> np.ndarray:

@@ -640,3 +640,20 @@ def test_set_params_of_optimizer_reaches_live_optimizer_and_next_fit(wine):
     clf.fit(X, y)
     assert clf.optimizer_.param_groups[0]["momentum"] == 0.5
     assert clf.get_params()["optimizer__momentum"] == 0.5
+
+
+def test_predict_proba_rows_sum_to_one_in_float64() -> None:
+    """scikit-learn's log_loss warns when rows miss 1 by more than sqrt(float64 eps): a float32 softmax did."""
+    import warnings
+
+    from sklearn.datasets import load_digits
+    from sklearn.metrics import log_loss
+
+    X, y = load_digits(return_X_y=True)
+    clf = NeuralClassifier(max_epochs=2, random_state=0).fit(X[:400], y[:400])
+    proba = clf.predict_proba(X[400:800])
+    assert proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log_loss(y[400:800], proba, labels=clf.classes_)
