@@ -3,6 +3,7 @@
     skopt-nn tune sklearn:digits --n-trials 40            # leaderboard, best model, study and report in --out
     skopt-nn tune data.csv --target price --optimizers adamw,lion,dog --timeout 600
     skopt-nn bench --datasets sklearn:digits,sklearn:diabetes --optimizers adamw,sgd,lion --trials 10
+    skopt-nn worker --storage postgresql://user@host/db --study my-study   # join a shared NeuralSearchCV study
     skopt-nn datasets | optimizers | schedules
     skopt-nn dashboard --storage sqlite:///skopt_nn_runs/study.db
 
@@ -327,6 +328,18 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
     add_arguments(parser)
 
 
+def _worker_arguments(parser: argparse.ArgumentParser) -> None:
+    from skopt_nn.search.worker import add_arguments
+
+    add_arguments(parser)
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from skopt_nn.search import worker
+
+    return worker.run(args)  # prints its own one-line error and returns 2 on bad input
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from skopt_nn import bench
 
@@ -366,6 +379,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     _bench_arguments(bench)
     bench.set_defaults(func=_cmd_bench)
+    worker = sub.add_parser(
+        "worker",
+        help="join a NeuralSearchCV study in a shared storage (PostgreSQL, journal file) and run its trials",
+        description="Join a NeuralSearchCV study that carries its job (docs/distributed.md) and run its trials.",
+    )
+    _worker_arguments(worker)
+    worker.set_defaults(func=_cmd_worker)
     sub.add_parser("datasets", help="list the bundled datasets").set_defaults(func=_cmd_datasets)
     sub.add_parser("optimizers", help="list the optimizers").set_defaults(func=_cmd_optimizers)
     sub.add_parser("schedules", help="list the schedules").set_defaults(func=_cmd_schedules)

@@ -108,3 +108,11 @@ def test_bad_table_inputs(tmp_path) -> None:
 def test_listings(command: str, expected: str, capsys) -> None:
     assert main([command]) == 0
     assert expected in capsys.readouterr().out
+
+
+def test_worker_subcommand_on_an_unreachable_storage_is_one_line_and_exit_2(capsys) -> None:
+    """`skopt-nn worker` is wired to skopt_nn.search.worker: a storage it cannot reach is refused before anything."""
+    assert main(["worker", "--storage", "postgresql://nobody@127.0.0.1:1/none", "--study", "s"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("skopt-nn worker: error: cannot connect to --storage")
+    assert "\n" not in err and "Traceback" not in err

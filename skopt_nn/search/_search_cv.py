@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.samplers import BaseSampler
+from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.metrics import check_scoring
@@ -24,6 +28,21 @@ from skorch.callbacks import Callback
 from skopt_nn._validation import invalid_param_message, unknown_name_error
 from skopt_nn.search._cem import CrossEntropySampler
 from skopt_nn.search._space import SpaceLike, final_step, resolve_space
+from skopt_nn.search._storage import (
+    ALIVE,
+    HEARTBEAT_ATTR,
+    INTERRUPTED,
+    N_TRIALS_ATTR,
+    SURPLUS,
+    fail_stale_trials,
+    heartbeat_enabled,
+    is_shared,
+    is_surplus,
+    open_storage,
+    requeue_interrupted,
+    store_job,
+    tally,
+)
 
 __all__ = ["NeuralSearchCV", "make_pruner", "make_sampler"]
 
@@ -98,6 +117,24 @@ class _ReportToTrial(Callback):
             raise optuna.TrialPruned(f"pruned at step {step} (score {score:.4g})")
 
 
+class _Surplus(Exception):
+    """A trial created after the study's budget was full (a race for the last slot): closed at once, never counted."""
+
+
+@dataclass
+class _Run:
+    """What a process needs to run trials of one study: the study, its storage, the space, data and CV splits."""
+
+    study: optuna.Study
+    storage: BaseStorage | None
+    space_fn: Callable[[Any], dict[str, Any]]
+    X: Any
+    y: Any
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    fit_params: dict[str, Any]
+    prune: bool
+
+
 class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
     """Search an estimator's hyperparameters — the optimizer, its hyperparameters, the schedule — with Optuna.
 
@@ -106,6 +143,11 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
     better, as in scikit-learn). With a pruner, every epoch's held-out score is reported to Optuna so bad trials
     stop early. A trial that raises (a diverging loss, a bad combination) is recorded as failed with its error in
     ``cv_results_["error"]`` and the search goes on.
+
+    With a shared ``storage`` (a database server, or a journal file on a shared file system) and a ``study_name``,
+    worker processes on this or other machines join the study while ``fit`` runs (``skopt-nn worker --storage URL
+    --study NAME``, see ``docs/distributed.md``): the study carries the job (estimator, space, data, CV splits),
+    ``n_trials`` counts every process's trials, and the results include them all.
 
     Parameters:
         estimator: a :class:`~skopt_nn.NeuralClassifier` / :class:`~skopt_nn.NeuralRegressor` (any scikit-learn
@@ -116,24 +158,35 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
             ``trial -> dict``.
         sampler: ``"cem"`` (:class:`~skopt_nn.search.CrossEntropySampler`), ``"tpe"``, ``"random"``, ``"cmaes"``,
             ``"gp"``, ``"qmc"`` or an Optuna sampler object.
-        n_trials: trials of the study in total (a resumed study counts the trials it already has).
+        n_trials: trials of the study in total, over every process working on it (a resumed study counts the
+            trials it already has). COMPLETE, PRUNED and FAIL trials count; a trial whose worker was lost (no
+            heartbeat) or that was interrupted (Ctrl-C) is FAIL and queued again, and only its retry counts.
         timeout: seconds after which no new trial starts.
         cv, scoring: as in :class:`sklearn.model_selection.GridSearchCV`.
         pruner: ``"median"``, ``"hyperband"``, ``"successive_halving"``, an Optuna pruner, or ``None``.
-        storage: ``None`` (in memory), an Optuna storage URL (``sqlite:///study.db``, ``postgresql://...``) or a
-            storage object; with ``study_name`` a second call continues the same study.
+        storage: ``None`` (in memory), an Optuna storage URL — ``sqlite:///study.db`` (one process),
+            ``postgresql://user:password@host/db`` or ``mysql://...`` (a server shared by workers),
+            ``journal:///path/study.log`` or a path ending ``.log`` (a journal file, no server) — or an Optuna
+            storage object (used as given); with ``study_name`` a second call continues the same study. An
+            unreachable storage raises a ConnectionError before any training.
+        study_name: the study's name in ``storage`` (workers join it by this name).
         n_jobs: trials run at once in this process (threads).
         refit: fit ``best_estimator_`` on the whole data with the best parameters.
         random_state: seeds the sampler and, when the estimator has ``random_state=None``, the estimator.
         verbose: 0 silent; 1 one line per trial (Optuna's log).
-        callbacks: Optuna callbacks ``f(study, trial)`` called after each trial (progress bars, early stops).
+        callbacks: Optuna callbacks ``f(study, trial)`` called after each trial of this process (progress bars,
+            early stops); workers do not run them.
         enqueue: Optuna parameters to try first (a portfolio warm start), e.g. ``[{"optimizer": "adamw"},
             {"optimizer": "lion"}]`` so that every optimizer is tried at least once; parameters a dict leaves out
             come from the sampler. Entries already in the study are not enqueued again.
+        heartbeat_interval: with a storage URL (not in-memory SQLite), every running trial records a heartbeat
+            every this many seconds; a trial silent for three intervals (its process was killed, its machine
+            lost) is marked FAIL and queued again with the same parameters (at most 3 times). ``None``: no
+            heartbeats, and a killed process leaves its trial RUNNING. Workers use the study's value.
 
     Attributes:
-        best_estimator_, best_params_, best_score_, best_index_, study_, cv_results_, n_trials_, refit_time_,
-        n_splits_, scorer_.
+        best_estimator_, best_params_, best_score_, best_index_, study_, cv_results_ (one row per trial that ran,
+        any process; not the queued WAITING ones), n_trials_ (its rows), refit_time_, n_splits_, scorer_.
     """
 
     _parameter_constraints: dict = {"estimator": [HasMethods(["fit"])]}
@@ -157,6 +210,7 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
         verbose: int = 0,
         callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] | None = None,
         enqueue: list[dict[str, Any]] | None = None,
+        heartbeat_interval: int | None = 10,
     ) -> None:
         self.estimator = estimator
         self.space = space
@@ -174,6 +228,7 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.verbose = verbose
         self.callbacks = callbacks
         self.enqueue = enqueue
+        self.heartbeat_interval = heartbeat_interval
 
     # --------------------------------------------------------------------------------------------- validation
 
@@ -193,6 +248,13 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
             raise ValueError(invalid_param_message("n_jobs", owner, "a non-zero int (-1: one per CPU)", self.n_jobs))
         if not isinstance(self.refit, (bool, np.bool_)):
             raise ValueError(invalid_param_message("refit", owner, "a bool", self.refit))
+        beat = self.heartbeat_interval
+        if beat is not None and (isinstance(beat, bool) or not isinstance(beat, (int, np.integer)) or beat < 1):
+            raise ValueError(
+                invalid_param_message("heartbeat_interval", owner, "an int in the range [1, inf) or None", beat)
+            )
+        if self.study_name is not None and not isinstance(self.study_name, str):
+            raise ValueError(invalid_param_message("study_name", owner, "a str or None", self.study_name))
 
     def _estimator_for(self, params: Mapping[str, Any]) -> Any:
         estimator = clone(self.estimator)
@@ -204,73 +266,48 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
     # --------------------------------------------------------------------------------------------- the search
 
     def fit(self, X: Any, y: Any = None, **fit_params: Any) -> NeuralSearchCV:
-        """Run the study (or continue it), then refit the best parameters on all of ``X, y``."""
-        self._check_params()
-        space_fn = resolve_space(self.space, self.estimator)
-        X, y = indexable(X, y)
-        cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
-        splits = list(cv.split(X, y))
-        self.n_splits_ = len(splits)
-        self.scorer_ = check_scoring(self.estimator, scoring=self.scoring)
-        sampler = make_sampler(self.sampler, self.random_state)
-        pruner = make_pruner(self.pruner)
-        study = optuna.create_study(
-            storage=self.storage,
-            study_name=self.study_name,
-            sampler=sampler,
-            pruner=pruner,
-            direction="maximize",
-            load_if_exists=self.study_name is not None,
-        )
-        prune = not isinstance(pruner, optuna.pruners.NopPruner)
+        """Run the study (or continue it) until it has ``n_trials`` trials, then refit the best parameters on all
+        of ``X, y``.
+
+        Workers may run some of the trials (shared storage); ``fit`` waits for their running trials before it
+        builds the results. Ctrl-C (KeyboardInterrupt) stops the search: the interrupted trial is marked FAIL and a
+        copy with the same parameters is queued, so calling ``fit`` again with the same ``storage`` and
+        ``study_name`` continues the study and runs it first; completed trials are kept.
+        """
+        run = self._open(X, y, fit_params)
         errors: dict[int, Exception] = {}  # this call's failed trials, to re-raise if nothing else worked
-
-        def objective(trial: optuna.Trial) -> float:
-            params = space_fn(trial)
-            try:
-                return self._evaluate(trial, params, X, y, splits, fit_params, prune)
-            except optuna.TrialPruned:
-                raise
-            except Exception as exc:
-                trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
-                errors.setdefault(trial.number, exc)
-                raise
-
-        for params in self.enqueue or []:
-            study.enqueue_trial(dict(params), skip_if_exists=True)
-        done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)))
-        remaining = self.n_trials - done
-        if remaining > 0:
-            previous = optuna.logging.get_verbosity()
-            optuna.logging.set_verbosity(optuna.logging.INFO if self.verbose else optuna.logging.ERROR)
-            try:
-                study.optimize(
-                    objective,
-                    n_trials=remaining,
-                    timeout=self.timeout,
-                    n_jobs=self.n_jobs,
-                    catch=(Exception,),
-                    callbacks=self.callbacks,
-                )
-            finally:
-                optuna.logging.set_verbosity(previous)
+        try:
+            self._run_trials(
+                run,
+                errors,
+                target=lambda: int(self.n_trials),
+                limit=None,
+                timeout=self.timeout,
+                n_jobs=self.n_jobs,
+                callbacks=list(self.callbacks or []),
+            )
+        except KeyboardInterrupt:
+            requeue_interrupted(run.study)
+            raise
+        study = run.study
         self.study_ = study
-        self._build_results(study, space_fn)
-        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        trials = self._build_results(study, run.space_fn)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
         if not complete:
-            if errors and all(t.state == TrialState.FAIL for t in study.trials):
+            if errors and all(t.state == TrialState.FAIL for t in trials):
                 # the same bad input or setting in every trial: show the estimator's own error, not a summary
                 raise errors[min(errors)]
-            shown = sorted({str(t.user_attrs.get("error", "")) for t in study.trials} - {""})
+            shown = sorted({str(e) for e in self.cv_results_["error"]} - {""})
             raise RuntimeError(
-                f"Every trial of the search failed or was pruned ({len(study.trials)} trials); "
+                f"Every trial of the search failed or was pruned ({len(trials)} trials); "
                 f"errors: {shown[:5]}; the study is kept in study_ (cv_results_ has every trial)."
             )
-        best = study.best_trial
-        self.best_params_ = _point(space_fn, best)
+        best = max(complete, key=lambda t: (float(t.value), -t.number))  # type: ignore[arg-type]
+        self.best_params_ = _point(run.space_fn, best)
         self.best_score_ = float(best.value)  # type: ignore[arg-type]
-        self.best_index_ = int([t.number for t in study.trials].index(best.number))
-        self.n_trials_ = len(study.trials)
+        self.best_index_ = int([t.number for t in trials].index(best.number))
+        self.n_trials_ = len(trials)
+        X, y = run.X, run.y
         if self.refit:
             start = time.perf_counter()
             self.best_estimator_ = self._estimator_for(self.best_params_).fit(X, y, **fit_params)
@@ -278,6 +315,193 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
             if hasattr(self.best_estimator_, "n_features_in_"):
                 self.n_features_in_ = self.best_estimator_.n_features_in_
         return self
+
+    def _open(self, X: Any, y: Any, fit_params: dict[str, Any], *, for_workers: bool = False) -> _Run:
+        """Validate, open the storage (failing fast), create or load the study; with a shared storage, store the
+        job and the study-wide ``n_trials`` in it for workers; queue again the trials a Ctrl-C interrupted; enqueue
+        the portfolio."""
+        self._check_params()
+        storage = open_storage(self.storage, heartbeat_interval=self.heartbeat_interval)
+        if for_workers and (not is_shared(storage) or self.study_name is None):
+            raise ValueError(
+                "Workers join a study by name in a shared storage: set NeuralSearchCV(storage='postgresql://...' "
+                f"or 'journal:///path/study.log', study_name=...). Got storage={self.storage!r}, "
+                f"study_name={self.study_name!r}."
+            )
+        space_fn = resolve_space(self.space, self.estimator)
+        X, y = indexable(X, y)
+        cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+        splits = list(cv.split(X, y))
+        self.n_splits_ = len(splits)
+        self.scorer_ = check_scoring(self.estimator, scoring=self.scoring)
+        pruner = make_pruner(self.pruner)
+        study = optuna.create_study(
+            storage=storage,
+            study_name=self.study_name,
+            sampler=make_sampler(self.sampler, self.random_state),
+            pruner=pruner,
+            direction="maximize",
+            load_if_exists=self.study_name is not None,
+        )
+        if is_shared(storage):
+            assert storage is not None
+            study.set_user_attr(N_TRIALS_ATTR, int(self.n_trials))
+            study.set_user_attr(
+                HEARTBEAT_ATTR, None if self.heartbeat_interval is None else int(self.heartbeat_interval)
+            )
+            job = {"search": self._job_copy(), "X": X, "y": y, "splits": splits, "fit_params": fit_params}
+            try:
+                store_job(storage, storage.get_study_id_from_name(study.study_name), job)
+            except Exception as exc:  # cloudpickle's errors vary: PicklingError, TypeError, AttributeError ...
+                if for_workers:
+                    raise ValueError(
+                        f"The job of study {study.study_name!r} cannot be pickled for workers: {exc}"
+                    ) from exc
+                warnings.warn(
+                    f"Workers cannot join study {study.study_name!r}: its job (estimator, space, data) cannot be "
+                    f"pickled ({type(exc).__name__}: {exc}); the search runs in this process only.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        requeue_interrupted(study)
+        for params in self.enqueue or []:
+            if tally(study.get_trials(deepcopy=False)).counted >= self.n_trials:
+                break
+            study.enqueue_trial(dict(params), skip_if_exists=True)
+        prune = not isinstance(pruner, optuna.pruners.NopPruner)
+        return _Run(study, storage, space_fn, X, y, splits, fit_params, prune)
+
+    def _job_copy(self) -> NeuralSearchCV:
+        """This search's settings for a worker: an unfitted copy without storage, callbacks or portfolio."""
+        params = self.get_params(deep=False)
+        params.update(estimator=clone(self.estimator), storage=None, callbacks=None, enqueue=None)
+        return type(self)(**params)
+
+    def _from_job(self, study: optuna.Study, storage: BaseStorage, job: dict[str, Any]) -> _Run:
+        """The run of a worker: this search comes from a stored job."""
+        self.n_splits_ = len(job["splits"])
+        self.scorer_ = check_scoring(self.estimator, scoring=self.scoring)
+        prune = not isinstance(study.pruner, optuna.pruners.NopPruner)
+        space_fn = resolve_space(self.space, self.estimator)
+        return _Run(study, storage, space_fn, job["X"], job["y"], job["splits"], job["fit_params"], prune)
+
+    def _run_trials(
+        self,
+        run: _Run,
+        errors: dict[int, Exception],
+        *,
+        target: Callable[[], int],
+        limit: int | None,
+        timeout: float | None,
+        n_jobs: int,
+        callbacks: list[Callable[[optuna.Study, FrozenTrial], None]],
+    ) -> set[int]:
+        """Run trials until the study has ``target()`` of them (counted by :func:`~._storage.tally`) and none of
+        them is running, or this process started ``limit`` trials, or ``timeout`` passed. Returns the numbers of
+        the trials this process ran.
+
+        While other processes' trials are running and the storage has heartbeats, wait for them: a lost one is
+        failed by heartbeat and its retry is run here.
+        """
+        study = run.study
+        started: set[int] = set()
+        settled: set[int] = set()  # started here and ended FAIL by this process's own doing
+        full = threading.Event()  # set when we stop the study because its budget is used (not a user's callback)
+        objective = self._objective(run, errors, target, started, settled, full)
+
+        def stop_when_full(study: optuna.Study, trial: FrozenTrial) -> None:
+            now = tally(study.get_trials(deepcopy=False))
+            if now.counted >= target() and not now.waiting:
+                full.set()
+                study.stop()
+
+        beat = heartbeat_enabled(run.storage)
+        interval = run.storage.get_heartbeat_interval() if beat else None  # type: ignore[union-attr]
+        poll = min(1.0, max(0.2, (interval or 1) / 4))
+        start = time.monotonic()
+        previous = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.INFO if self.verbose else optuna.logging.ERROR)
+        try:
+            while True:
+                left = None if timeout is None else timeout - (time.monotonic() - start)
+                own = None if limit is None else limit - len(started)
+                if (left is not None and left <= 0) or (own is not None and own <= 0):
+                    break
+                now = tally(study.get_trials(deepcopy=False))
+                if now.waiting or now.counted < target():
+                    full.clear()
+                    try:
+                        study.optimize(
+                            objective,
+                            n_trials=own,
+                            timeout=left,
+                            n_jobs=n_jobs,
+                            catch=(Exception,),
+                            callbacks=[*callbacks, stop_when_full],
+                        )
+                    except Exception:
+                        lost = _lost(study, started, settled)
+                        if not lost:
+                            raise
+                        settled.update(lost)
+                        logger.warning(
+                            "trials %s were declared lost by another process (no heartbeat within the grace period) "
+                            "and queued again; continuing",
+                            sorted(lost),
+                        )
+                        continue
+                    if not full.is_set():
+                        break  # this process's limit or timeout, or a callback stopped the study
+                elif now.running and beat:
+                    time.sleep(poll)
+                    fail_stale_trials(study)
+                else:
+                    break
+        finally:
+            optuna.logging.set_verbosity(previous)
+        return started
+
+    def _objective(
+        self,
+        run: _Run,
+        errors: dict[int, Exception],
+        target: Callable[[], int],
+        started: set[int],
+        settled: set[int],
+        full: threading.Event,
+    ) -> Callable[[optuna.Trial], float]:
+        def objective(trial: optuna.Trial) -> float:
+            if tally(run.study.get_trials(deepcopy=False), before=trial.number).counted >= target():
+                # another process took the last slot between our check and this trial's creation
+                trial.set_user_attr(SURPLUS, trial.number)
+                full.set()
+                run.study.stop()
+                raise _Surplus(f"trial {trial.number} is beyond the study's n_trials={target()}; not counted")
+            started.add(trial.number)
+            trial.set_user_attr(ALIVE, trial.number)  # its heartbeat runs from now on (see _storage._unborn_stale)
+            try:
+                params = run.space_fn(trial)
+            except BaseException:
+                settled.add(trial.number)
+                raise
+            try:
+                return self._evaluate(trial, params, run.X, run.y, run.splits, run.fit_params, run.prune)
+            except optuna.TrialPruned:
+                raise
+            except KeyboardInterrupt:
+                settled.add(trial.number)
+                trial.set_user_attr(INTERRUPTED, trial.number)
+                trial.set_user_attr("error", "KeyboardInterrupt: the search was interrupted")
+                raise
+            except UpdateFinishedTrialError:
+                raise  # another process declared this trial lost (no heartbeat) and queued it again
+            except Exception as exc:
+                settled.add(trial.number)
+                trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+                errors.setdefault(trial.number, exc)
+                raise
+
+        return objective
 
     def _evaluate(
         self,
@@ -313,8 +537,14 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
         trial.set_user_attr("fit_time", fit_time / len(splits))
         return float(np.mean(scores))
 
-    def _build_results(self, study: optuna.Study, space_fn: Callable[[Any], dict[str, Any]]) -> None:
-        trials = list(study.trials)
+    def _build_results(self, study: optuna.Study, space_fn: Callable[[Any], dict[str, Any]]) -> list[FrozenTrial]:
+        """``cv_results_`` from every trial that ran (any process); queued (WAITING) and surplus trials are left
+        out. Returns those trials, in the order of the rows."""
+        every = study.get_trials(deepcopy=False)
+        retried_as = {
+            int(t.system_attrs["retry_history"][-1]): t.number for t in every if t.system_attrs.get("retry_history")
+        }
+        trials = [t for t in every if t.state != TrialState.WAITING and not is_surplus(t)]
         points = [_point(space_fn, t) for t in trials]
         names = sorted({k for p in points for k in p})
         n = len(trials)
@@ -342,10 +572,14 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
         rank = np.empty(n, dtype=np.int32)
         rank[order] = np.arange(1, n + 1)
         results["rank_test_score"] = rank
-        results["mean_fit_time"] = np.array([t.user_attrs.get("fit_time", np.nan) for t in trials], dtype=float)
+        results["mean_fit_time"] = np.array(
+            [t.user_attrs.get("fit_time", np.nan) if t.state == TrialState.COMPLETE else np.nan for t in trials],
+            dtype=float,
+        )
         results["state"] = np.array([t.state.name for t in trials], dtype=object)
-        results["error"] = np.array([t.user_attrs.get("error", "") for t in trials], dtype=object)
+        results["error"] = np.array([_error(t, retried_as) for t in trials], dtype=object)
         self.cv_results_ = results
+        return trials
 
     # --------------------------------------------------------------------------------------------- delegation
 
@@ -397,6 +631,28 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
         tags.target_tags = inner.target_tags
         tags.non_deterministic = inner.non_deterministic
         return tags
+
+
+def _error(trial: FrozenTrial, retried_as: dict[int, int]) -> str:
+    """The ``error`` column: the trial's own error, or why it failed without one; and its retry if it has one."""
+    if trial.state != TrialState.FAIL:
+        return ""
+    text = str(trial.user_attrs.get("error", ""))
+    again = retried_as.get(trial.number)
+    if again is None:
+        return text
+    if trial.user_attrs.get(INTERRUPTED) != trial.number:
+        text = "lost: its process stopped sending heartbeats"
+    return f"{text}; queued again as trial {again}"
+
+
+def _lost(study: optuna.Study, started: set[int], settled: set[int]) -> set[int]:
+    """Trials started by this process that another process failed (their heartbeat was late): FAIL, not by us."""
+    return {
+        t.number
+        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if t.number in started and t.number not in settled
+    }
 
 
 def _point(space_fn: Callable[[Any], dict[str, Any]], trial: FrozenTrial) -> dict[str, Any]:
