@@ -22,6 +22,7 @@ from sklearn.model_selection import check_cv
 from sklearn.utils import _safe_indexing, indexable
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
 
@@ -255,6 +256,27 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
             )
         if self.study_name is not None and not isinstance(self.study_name, str):
             raise ValueError(invalid_param_message("study_name", owner, "a str or None", self.study_name))
+        seed = self.random_state
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(invalid_param_message("random_state", owner, "a non-negative int or None", seed))
+        enqueue = self.enqueue
+        if enqueue is not None and (
+            isinstance(enqueue, (str, bytes, Mapping))
+            or not isinstance(enqueue, (list, tuple))
+            or not all(isinstance(point, Mapping) for point in enqueue)
+        ):
+            raise ValueError(
+                invalid_param_message("enqueue", owner, "a list of dicts (Optuna parameter -> value) or None", enqueue)
+            )
+        callbacks = self.callbacks
+        if callbacks is not None and (
+            not isinstance(callbacks, (list, tuple)) or not all(callable(callback) for callback in callbacks)
+        ):
+            raise ValueError(
+                invalid_param_message(
+                    "callbacks", owner, "a list of callables (study, frozen_trial) -> None, or None", callbacks
+                )
+            )
 
     def _estimator_for(self, params: Mapping[str, Any]) -> Any:
         estimator = clone(self.estimator)
@@ -330,6 +352,10 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
             )
         space_fn = resolve_space(self.space, self.estimator)
         X, y = indexable(X, y)
+        if is_classifier(self.estimator) and y is not None:
+            # labels scikit-learn's metrics cannot score (e.g. an object array of numbers) fail every trial at
+            # scoring time otherwise; refuse them once, in scikit-learn's words
+            check_classification_targets(y)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = list(cv.split(X, y))
         self.n_splits_ = len(splits)
@@ -481,6 +507,13 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
             trial.set_user_attr(ALIVE, trial.number)  # its heartbeat runs from now on (see _storage._unborn_stale)
             try:
                 params = run.space_fn(trial)
+            except Exception as exc:  # a point the space refuses (or an enqueued value outside it): this trial only
+                settled.add(trial.number)
+                fixed = _enqueued_params(trial)
+                where = f" (enqueued parameters {fixed})" if fixed else ""
+                trial.set_user_attr("error", f"{type(exc).__name__}: {exc}{where}")
+                errors.setdefault(trial.number, exc)
+                raise
             except BaseException:
                 settled.add(trial.number)
                 raise
@@ -655,9 +688,19 @@ def _lost(study: optuna.Study, started: set[int], settled: set[int]) -> set[int]
     }
 
 
+def _enqueued_params(trial: optuna.Trial) -> dict[str, Any]:
+    """The parameters a trial was enqueued with (``enqueue`` / a re-queued retry), or ``{}``."""
+    try:
+        attrs = trial.study._storage.get_trial_system_attrs(trial._trial_id)
+    except Exception:  # pragma: no cover - a storage without the attribute API: no context to add
+        return {}
+    fixed = attrs.get("fixed_params")
+    return dict(fixed) if isinstance(fixed, Mapping) else {}
+
+
 def _point(space_fn: Callable[[Any], dict[str, Any]], trial: FrozenTrial) -> dict[str, Any]:
     """The routing-name point of a stored trial: replay the space on its Optuna parameters."""
     try:
         return space_fn(optuna.trial.FixedTrial(trial.params, number=trial.number))
-    except ValueError:  # a trial that failed before it had every parameter
+    except Exception:  # a trial that failed before it had every parameter, or a point the space refuses
         return {}
