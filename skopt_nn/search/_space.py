@@ -178,7 +178,13 @@ def resolve_space(space: SpaceLike, estimator: Any = None) -> Callable[[optuna.t
             return auto
         return lambda trial: {prefix + key: value for key, value in auto(trial).items()}
     if isinstance(space, SearchSpace):
-        return space.suggest
+        # auto_space() names the network's parameters ("optimizer", "schedule__T_0"): routed to the last step of
+        # a Pipeline the same way "auto" is (a dict space is taken as the estimator's own routing names)
+        _, prefix = final_step(estimator)
+        if not prefix:
+            return space.suggest
+        suggest = space.suggest
+        return lambda trial: {prefix + key: value for key, value in suggest(trial).items()}
     if isinstance(space, Mapping):
         dims: dict[str, Dimension | BaseDistribution] = {}
         for key, value in space.items():

@@ -280,3 +280,21 @@ def test_enqueued_portfolio_is_tried_first(cancer) -> None:
         enqueue=[{"optimizer": n} for n in names],
     ).fit(X, y)
     assert [t.params["optimizer"] for t in search.study_.trials[:3]] == names
+
+
+def test_an_auto_space_object_is_routed_to_the_last_step_of_a_pipeline() -> None:
+    """auto_space(...) names the network's parameters; with a Pipeline they must reach its last step (every
+    trial failed with "Invalid parameter 'optimizer' for estimator Pipeline" before)."""
+    import optuna
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skopt_nn import NeuralClassifier
+    from skopt_nn.search import auto_space
+    from skopt_nn.search._space import resolve_space
+
+    pipe = make_pipeline(StandardScaler(), NeuralClassifier())
+    space = auto_space(pipe, optimizers=["adamw", "sgd"], schedules=["constant"])
+    point = resolve_space(space, pipe)(optuna.create_study().ask())
+    assert point and all(key.startswith("neuralclassifier__") for key in point)
+    pipe.set_params(**point)  # every name routes
