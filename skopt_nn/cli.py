@@ -180,6 +180,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     print(f"\n{label}: {len(X_train)} rows tuned with {args.cv}-fold CV, {len(X_test)} held out; {task}, {metric}")
     print(f"{len(search.study_.trials)} trials in {elapsed:.0f}s with the {args.sampler} sampler\n")
     print(shown)
+    print("trials: complete/pruned/failed; NaN: every trial of that optimizer was pruned or failed")
     report = _report(search, board, models, out, label, task, metric)
     print(f"\nbest model: {out / 'best_model.joblib'}\nstudy: {storage}\nreport: {report}")
     return 0
@@ -198,7 +199,22 @@ def _leaderboard(
     for name, group in results.groupby(key):
         complete = group[group["state"] == "COMPLETE"]
         counts = group["state"].value_counts().to_dict()
-        if complete.empty:
+        trials = f"{counts.get('COMPLETE', 0)}/{counts.get('PRUNED', 0)}/{counts.get('FAIL', 0)}"
+        if complete.empty:  # pruned or failed in every trial: listed, without a score or a model
+            last = group.iloc[-1]["params"]
+            schedule = last.get("net__schedule", "") if isinstance(last, dict) else ""
+            rows.append(
+                {
+                    "optimizer": name,
+                    "schedule": schedule,
+                    "cv_score": np.nan,
+                    "test_score": np.nan,
+                    "fit_time_s": np.nan,
+                    "trials": trials,
+                    "params": {},
+                    "_model": None,
+                }
+            )
             continue
         best = complete.loc[complete["mean_test_score"].idxmax()]
         model = clone(estimator).set_params(**best["params"])
@@ -212,14 +228,14 @@ def _leaderboard(
                 "cv_score": float(best["mean_test_score"]),
                 "test_score": float(model.score(X_test, y_test)),
                 "fit_time_s": fit_time,
-                "trials": f"{counts.get('COMPLETE', 0)}/{counts.get('PRUNED', 0)}/{counts.get('FAIL', 0)}",
+                "trials": trials,
                 "params": best["params"],
                 "_model": model,
             }
         )
-    board = pd.DataFrame(rows).sort_values("cv_score", ascending=False).reset_index(drop=True)
+    board = pd.DataFrame(rows).sort_values("cv_score", ascending=False, na_position="last").reset_index(drop=True)
     board.insert(0, "rank", np.arange(1, len(board) + 1))
-    models = dict(zip(board["optimizer"], board.pop("_model"), strict=True))
+    models = {k: m for k, m in zip(board["optimizer"], board.pop("_model"), strict=True) if m is not None}
     return board, models
 
 
@@ -255,7 +271,7 @@ def _report(
         results = pd.DataFrame(search.cv_results_)
         key = next(c for c in results.columns if c.endswith("net__optimizer") and c.startswith("param_"))
         complete = results[results["state"] == "COMPLETE"]
-        order = list(board["optimizer"])
+        order = [name for name in board["optimizer"] if name in models]
         data = [complete.loc[complete[key] == name, "mean_test_score"].to_numpy(float) for name in order]
         plt.figure()
         plt.boxplot(data, tick_labels=order)

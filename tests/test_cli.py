@@ -116,3 +116,35 @@ def test_worker_subcommand_on_an_unreachable_storage_is_one_line_and_exit_2(caps
     err = capsys.readouterr().err.strip()
     assert err.startswith("skopt-nn worker: error: cannot connect to --storage")
     assert "\n" not in err and "Traceback" not in err
+
+
+def test_leaderboard_lists_an_optimizer_whose_every_trial_was_pruned() -> None:
+    """An optimizer pruned in every trial is listed (no score, no model) instead of silently missing."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    from sklearn.pipeline import Pipeline
+
+    from skopt_nn import NeuralClassifier
+    from skopt_nn.cli import _leaderboard
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 4)).astype(np.float32), np.arange(60) % 2
+    estimator = Pipeline([("net", NeuralClassifier(max_epochs=1, random_state=0))])
+    search = SimpleNamespace(
+        cv_results_={
+            "param_net__optimizer": ["adam", "lion", "lion"],
+            "state": ["COMPLETE", "PRUNED", "PRUNED"],
+            "mean_test_score": [0.9, np.nan, np.nan],
+            "params": [
+                {"net__optimizer": "adam", "net__schedule": "cosine"},
+                {"net__optimizer": "lion", "net__schedule": "constant"},
+                {"net__optimizer": "lion", "net__schedule": "sgdr"},
+            ],
+        }
+    )
+    board, models = _leaderboard(search, estimator, X, y, X, y)
+    assert list(board["optimizer"]) == ["adam", "lion"]
+    assert list(board["trials"]) == ["1/0/0", "0/2/0"]
+    assert np.isnan(board.loc[1, "cv_score"]) and board.loc[1, "schedule"] == "sgdr"
+    assert set(models) == {"adam"}
