@@ -26,7 +26,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
 
-from skopt_nn._validation import invalid_param_message, unknown_name_error
+from skopt_nn._validation import Interval, check_int, invalid_param_message, unknown_name_error
 from skopt_nn.search._cem import CrossEntropySampler
 from skopt_nn.search._space import SpaceLike, final_step, resolve_space
 from skopt_nn.search._storage import (
@@ -237,8 +237,7 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
         owner = "NeuralSearchCV"
         if not hasattr(self.estimator, "fit") or not hasattr(self.estimator, "set_params"):
             raise ValueError(invalid_param_message("estimator", owner, "a scikit-learn estimator", self.estimator))
-        if isinstance(self.n_trials, bool) or not isinstance(self.n_trials, (int, np.integer)) or self.n_trials < 1:
-            raise ValueError(invalid_param_message("n_trials", owner, "an int in the range [1, inf)", self.n_trials))
+        check_int(self.n_trials, "n_trials", owner, Interval(1, None, "left"))
         if self.timeout is not None and (
             isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or self.timeout <= 0
         ):
@@ -249,16 +248,10 @@ class NeuralSearchCV(MetaEstimatorMixin, BaseEstimator):
             raise ValueError(invalid_param_message("n_jobs", owner, "a non-zero int (-1: one per CPU)", self.n_jobs))
         if not isinstance(self.refit, (bool, np.bool_)):
             raise ValueError(invalid_param_message("refit", owner, "a bool", self.refit))
-        beat = self.heartbeat_interval
-        if beat is not None and (isinstance(beat, bool) or not isinstance(beat, (int, np.integer)) or beat < 1):
-            raise ValueError(
-                invalid_param_message("heartbeat_interval", owner, "an int in the range [1, inf) or None", beat)
-            )
+        check_int(self.heartbeat_interval, "heartbeat_interval", owner, Interval(1, None, "left"), allow_none=True)
         if self.study_name is not None and not isinstance(self.study_name, str):
             raise ValueError(invalid_param_message("study_name", owner, "a str or None", self.study_name))
-        seed = self.random_state
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ValueError(invalid_param_message("random_state", owner, "a non-negative int or None", seed))
+        check_int(self.random_state, "random_state", owner, Interval(0, None, "left"), allow_none=True)
         enqueue = self.enqueue
         if enqueue is not None and (
             isinstance(enqueue, (str, bytes, Mapping))
