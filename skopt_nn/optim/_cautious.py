@@ -264,10 +264,11 @@ class Cautious(OptimizerWrapper):
         for (device_params, device_grads, device_exp_avgs), _ in grouped.values():
             updates = list(torch._foreach_lerp(device_exp_avgs, device_grads, 1.0 - beta1))
             torch._foreach_sign_(updates)  # u = sign(c)
-            masks, scales = _masks_and_scales(updates, device_grads, group["cautious_normalizer"], -lr)
+            masks, scales = _masks_and_scales(updates, device_grads, group["cautious_normalizer"])
             if decay != 0.0:
                 torch._foreach_mul_(device_params, 1.0 - lr * decay)
-            torch._foreach_addcmul_(device_params, updates, masks, scales)
+            # the fused paths run on CPU tensors only: plain floats take addcmul's faster scalar-list overload
+            torch._foreach_addcmul_(device_params, updates, masks, scales.mul_(-lr).tolist())
             torch._foreach_lerp_(device_exp_avgs, device_grads, 1.0 - beta2)
 
     def _fused_adamw(self, group: dict[str, Any]) -> None:
@@ -312,11 +313,12 @@ class Cautious(OptimizerWrapper):
             denoms = torch._foreach_sqrt(device_v)
             torch._foreach_add_(denoms, [eps * b for b in bias_sqrt])
             step_sizes = [-lr * b / (1.0 - beta1**t) for b, t in zip(bias_sqrt, counts)]
-            masks, scales = _masks_and_scales(device_m, device_grads, group["cautious_normalizer"], step_sizes)
+            masks, scales = _masks_and_scales(device_m, device_grads, group["cautious_normalizer"])
             torch._foreach_div_(masks, denoms)
             if decay != 0.0:
                 torch._foreach_mul_(device_params, 1.0 - lr * decay)
-            torch._foreach_addcmul_(device_params, device_m, masks, scales)
+            factors = [scale * size for scale, size in zip(scales.tolist(), step_sizes)]
+            torch._foreach_addcmul_(device_params, device_m, masks, factors)
 
     def _mask(self, snapshots: list[tuple[list[Tensor], list[Tensor]]], decays: list[float]) -> None:
         for group, decay, (params, befores) in zip(self.param_groups, decays, snapshots):
@@ -341,26 +343,26 @@ class Cautious(OptimizerWrapper):
 
 
 def _masks_and_scales(
-    updates: list[Tensor], grads: list[Tensor], normalizer: str, factor: float | list[float]
-) -> tuple[list[Tensor], list[float]]:
-    r"""The masks :math:`\phi = \mathbb{1}[u \odot g > 0]` of a fused step (``updates`` only need the sign of
-    :math:`u`) and, per tensor, ``factor`` times the normaliser's scale."""
+    updates: list[Tensor], grads: list[Tensor], normalizer: str, *, agree: bool = True
+) -> tuple[list[Tensor], Tensor]:
+    r"""The masks :math:`\phi = \mathbb{1}[u \odot g > 0]` (``agree``) or :math:`-\mathbb{1}[u \odot g < 0]` (not
+    ``agree``: ``updates`` hold :math:`-\eta u`, the masks are then :math:`-\phi`), and per tensor the normaliser's
+    scale as a 1-D tensor on the masks' device (no host synchronisation). Only the sign of ``updates`` matters."""
     masks = list(torch._foreach_mul(updates, grads))
     torch._foreach_sign_(masks)
-    torch._foreach_clamp_min_(masks, 0.0)
+    if agree:
+        torch._foreach_clamp_min_(masks, 0.0)
+    else:
+        torch._foreach_clamp_max_(masks, 0.0)
     low_precision = masks[0].dtype in (torch.float16, torch.bfloat16)
-    # the count of ones is the squared 2-norm of a 0/1 mask (torch's 2-norm kernel is ~2.5x faster than its
+    # the count of ones is the squared 2-norm of a 0/+-1 mask (torch's 2-norm kernel is ~2.5x faster than its
     # 1-norm on CPU); rounding makes it exact (float32 accumulation, exact below 2**24 ones per tensor)
-    norms = torch._foreach_norm(masks, 2, dtype=torch.float32 if low_precision else None)
-    factors = factor if isinstance(factor, list) else [factor] * len(masks)
-    scales = []
-    for mask, norm, f in zip(masks, torch.stack(norms).tolist(), factors):
-        count = float(round(norm * norm))
-        if normalizer == "mean":
-            scales.append(f / max(count / mask.numel(), _MIN_MEAN))
-        else:
-            scales.append(f * mask.numel() / (count + 1.0))
-    return masks, scales
+    counts = torch.stack(torch._foreach_norm(masks, 2, dtype=torch.float32 if low_precision else None))
+    counts = counts.square_().round_()
+    numels = torch.tensor([m.numel() for m in masks], dtype=counts.dtype, device=counts.device)
+    if normalizer == "mean":
+        return masks, (counts / numels).clamp_(min=_MIN_MEAN).reciprocal_()
+    return masks, numels / (counts + 1.0)
 
 
 def cautious(
@@ -422,19 +424,9 @@ def _multi_tensor_cautious(
     )
     for tensors, _ in grouped.values():
         device_params, device_grads, device_befores = tensors
-        deltas = torch._foreach_sub(device_params, device_befores)  # -lr * u
-        # -phi = min(sign(delta * g), 0): -1 where u * g > 0, else 0
-        masks = torch._foreach_mul(deltas, device_grads)
-        torch._foreach_sign_(masks)
-        torch._foreach_clamp_max_(masks, 0.0)
-        # the number of kept coordinates, counted in float32 at least (exact up to 2**24 per tensor)
-        low_precision = masks[0].dtype in (torch.float16, torch.bfloat16)
-        counts = torch.stack(torch._foreach_norm(masks, 1, dtype=torch.float32 if low_precision else None))
-        numels = torch.tensor([m.numel() for m in masks], dtype=counts.dtype, device=counts.device)
-        if normalizer == "mean":
-            scales = (counts / numels).clamp_(min=_MIN_MEAN).reciprocal_()
-        else:
-            scales = numels / (counts + 1.0)
+        deltas = list(torch._foreach_sub(device_params, device_befores))  # -lr * u
+        # -phi: -1 where u * g > 0 (delta * g < 0), else 0
+        masks, scales = _masks_and_scales(deltas, device_grads, normalizer, agree=False)
         torch._foreach_mul_(masks, list(scales.neg_().unbind()))
         if weight_decay != 0.0:
             torch._foreach_mul_(device_befores, 1.0 - lr * weight_decay)
