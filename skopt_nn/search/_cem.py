@@ -8,7 +8,7 @@ This module defines it as an Optuna sampler (Optuna has none):
 
 .. math::
     &\textbf{input: } N \text{ (population\_size)}, \rho \text{ (elite\_fraction)}, \alpha \text{ (smoothing)},
-        \sigma_{\min}, p_{\min}\\
+        \alpha_\sigma \text{ (sigma\_smoothing)}, \sigma_{\min}, p_{\min}\\
     &v_0 \leftarrow \text{uniform over the space} \\
     &\textbf{for } g = 1, 2, \dots \textbf{ (each block of } N \text{ finished trials, in order of completion)} \\
     &\quad E_g \leftarrow \text{the } \lceil \rho N \rceil \text{ best completed trials of the block (pruned, failed and
@@ -17,12 +17,19 @@ This module defines it as an Optuna sampler (Optuna has none):
         \mu' = \operatorname{mean}_{E_g} t,\ \sigma' = \operatorname{std}_{E_g} t
         \quad\text{(the EM / maximum-likelihood M-step)} \\
     &\quad \text{categorical } c:\; p'_k = \tfrac{1}{|E_g|}\textstyle\sum_{E_g} 1[c = k] \\
-    &\quad v_g \leftarrow \alpha\, v' + (1 - \alpha)\, v_{g-1}
-        \quad\text{(smoothing of } \mu, \sigma, p) \\
+    &\quad \mu_g \leftarrow \alpha\, \mu' + (1 - \alpha)\, \mu_{g-1},\quad
+        p_g \leftarrow \alpha\, p' + (1 - \alpha)\, p_{g-1},\quad
+        \sigma_g \leftarrow \alpha_\sigma\, \sigma' + (1 - \alpha_\sigma)\, \sigma_{g-1}
+        \quad\text{(smoothing)} \\
     &\quad \sigma \leftarrow \max(\sigma, \sigma_{\min} \cdot \text{width}),\quad
         p \leftarrow (1 - K p_{\min})\, p + p_{\min}
         \quad\text{(no collapse)} \\
     &\textbf{sample: } t \sim \mathcal N(\mu, \sigma^2) \text{ truncated to the range; } c \sim p
+
+The spread is smoothed more slowly than the mean (:math:`\alpha_\sigma < \alpha`; the tutorial and Kroese,
+Porotsky & Rubinstein 2006 smooth the variance separately for the same reason). With generations of five, the
+maximum-likelihood spread of two elites is a poor, low estimate: smoothed like the mean (0.7) it shrank the search
+to wherever the first generation pointed before the mean had moved (B5 in ``benchmarks/RESULTS.md``).
 
 Each parameter has its own distribution (the product family of the tutorial). A conditional parameter (one that
 exists only for some optimizers) is fitted on the elites that have it; until it has appeared among elites it is
@@ -91,7 +98,10 @@ class CrossEntropySampler(BaseSampler):
         population_size: trials per generation ``N``; the distribution is refitted after every ``N`` finished
             trials (in order of completion).
         elite_fraction: fraction ``rho`` of a generation that is elite (at least 2 trials).
-        smoothing: ``alpha`` in ``v <- alpha * v_new + (1 - alpha) * v_old`` (1 = no memory).
+        smoothing: ``alpha`` in ``v <- alpha * v_new + (1 - alpha) * v_old`` for the means and the categorical
+            probabilities (1 = no memory).
+        sigma_smoothing: the same for the standard deviations; smaller than ``smoothing`` so that the spread shrinks
+            more slowly than the mean moves.
         min_sigma: floor of a numerical parameter's standard deviation, as a fraction of its transformed range.
         min_probability: floor mixed into every categorical probability, in [0, 0.5); for a parameter with
             ``K`` choices the floor used is ``min(min_probability, 0.5 / K)``, so the fitted part keeps at least half
@@ -99,7 +109,8 @@ class CrossEntropySampler(BaseSampler):
         n_startup_trials: before this many trials have finished, every parameter comes from
             ``independent_sampler`` (the first generation is drawn uniformly by CEM itself either way).
         independent_sampler: for parameters outside the relative search space (the first trial's, single-value
-            ones); default :class:`optuna.samplers.RandomSampler` seeded from ``seed``.
+            ones); default :class:`optuna.samplers.RandomSampler` with a seed drawn from the sampler's own seeded
+            stream (not ``seed`` itself).
         seed: seed of the sampler's random numbers.
 
     Example:
@@ -117,6 +128,7 @@ class CrossEntropySampler(BaseSampler):
         population_size: int = 5,
         elite_fraction: float = 0.4,
         smoothing: float = 0.7,
+        sigma_smoothing: float = 0.3,
         min_sigma: float = 0.05,
         min_probability: float = 0.02,
         n_startup_trials: int = 0,
@@ -127,11 +139,15 @@ class CrossEntropySampler(BaseSampler):
         self.population_size = check_int(population_size, "population_size", owner, Interval(2, None, "both"))
         self.elite_fraction = check_float(elite_fraction, "elite_fraction", owner, Interval(0.0, 1.0, "right"))
         self.smoothing = check_float(smoothing, "smoothing", owner, Interval(0.0, 1.0, "right"))
+        self.sigma_smoothing = check_float(sigma_smoothing, "sigma_smoothing", owner, Interval(0.0, 1.0, "right"))
         self.min_sigma = check_float(min_sigma, "min_sigma", owner, Interval(0.0, 1.0, "left"))
         self.min_probability = check_float(min_probability, "min_probability", owner, Interval(0.0, 0.5, "left"))
         self.n_startup_trials = check_int(n_startup_trials, "n_startup_trials", owner, Interval(0, None, "left"))
         self._rng = np.random.RandomState(seed)
-        self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
+        # its own stream: seeded with ``seed`` itself, RandomSampler would draw the very numbers CE draws for the
+        # first generation, and the first two trials would share their values
+        independent_seed = None if seed is None else int(self._rng.randint(2**31 - 1))
+        self._independent_sampler = independent_sampler or RandomSampler(seed=independent_seed)
         self._lock = threading.Lock()
         self._space_seen: set[int] = set()
         self._space: dict[str, BaseDistribution] = {}
@@ -245,7 +261,8 @@ class CrossEntropySampler(BaseSampler):
                 mu_new = float(values.mean())
                 sigma_new = float(values.std()) if len(values) > 1 else old.sigma
                 mu = alpha * mu_new + (1 - alpha) * old.mu
-                sigma = max(alpha * sigma_new + (1 - alpha) * old.sigma, self.min_sigma * width)
+                beta = self.sigma_smoothing
+                sigma = max(beta * sigma_new + (1 - beta) * old.sigma, self.min_sigma * width)
                 state[name] = _Normal(mu, sigma)
 
     # ------------------------------------------------------------------------------------------------ sampling

@@ -7,8 +7,9 @@ tests compare them with a plain-numpy statement of the rules documented in ``sko
 * the elites are the ``n_elite = max(2, ceil(rho N))`` best COMPLETE trials of the generation;
 * a numerical parameter is a Gaussian in ``t = log x`` (log scale) or ``t = x``: ``mu' = mean(t)``,
   ``sigma' = std(t)`` (maximum likelihood, ``ddof=0``) over the elites that have the parameter; with one such
-  elite ``sigma'`` is the previous ``sigma``; then ``v = alpha v' + (1 - alpha) v_old`` (the first
-  ``v_old`` is the uniform's mean and std over the range, ints and stepped floats widened by half a step) and
+  elite ``sigma'`` is the previous ``sigma``; then ``mu = alpha mu' + (1 - alpha) mu_old`` and
+  ``sigma = beta sigma' + (1 - beta) sigma_old`` (``beta`` = ``sigma_smoothing``; the first ``mu_old``, ``sigma_old``
+  are the uniform's mean and std over the range, ints and stepped floats widened by half a step) and
   ``sigma = max(sigma, min_sigma * width)``;
 * a categorical parameter: ``p = alpha * counts / n + (1 - alpha) * p_old`` (first ``p_old`` uniform), then
   ``p = (1 - K f) p + f`` with ``f = min(min_probability, 0.5 / K)``;
@@ -83,9 +84,16 @@ def _trial(
     return create_trial(params=params, distributions=dists, value=value, state=state)
 
 
-def _sampler(population: int, rho: float, alpha: float, min_sigma: float, min_p: float = 0.02) -> CrossEntropySampler:
+def _sampler(
+    population: int, rho: float, alpha: float, min_sigma: float, min_p: float = 0.02, beta: float = 0.3
+) -> CrossEntropySampler:
     return CrossEntropySampler(
-        population_size=population, elite_fraction=rho, smoothing=alpha, min_sigma=min_sigma, min_probability=min_p
+        population_size=population,
+        elite_fraction=rho,
+        smoothing=alpha,
+        sigma_smoothing=beta,
+        min_sigma=min_sigma,
+        min_probability=min_p,
     )
 
 
@@ -104,14 +112,15 @@ def _elites(generation: list[FrozenTrial], n_elite: int, maximize: bool) -> list
     population=st.integers(2, 12),
     rho=st.floats(0.05, 1.0),
     alpha=st.floats(0.01, 1.0),
+    beta=st.floats(0.01, 1.0),
     min_sigma=st.floats(0.0, 0.5),
     maximize=st.booleans(),
     generations=st.integers(1, 3),
 )
 def test_gaussian_is_the_smoothed_ml_fit_of_the_elites_with_the_sigma_floor(
-    dist, data, population, rho, alpha, min_sigma, maximize, generations
+    dist, data, population, rho, alpha, beta, min_sigma, maximize, generations
 ) -> None:
-    sampler = _sampler(population, rho, alpha, min_sigma)
+    sampler = _sampler(population, rho, alpha, min_sigma, beta=beta)
     direction = StudyDirection.MAXIMIZE if maximize else StudyDirection.MINIMIZE
     low, high = _bounds(dist)
     width = high - low
@@ -142,7 +151,7 @@ def test_gaussian_is_the_smoothed_ml_fit_of_the_elites_with_the_sigma_floor(
         t = np.array([_t(dist, e.params["x"]) for e in elites])
         sigma_new = float(t.std()) if len(t) > 1 else sigma
         mu = alpha * float(t.mean()) + (1 - alpha) * mu
-        sigma = max(alpha * sigma_new + (1 - alpha) * sigma, min_sigma * width)
+        sigma = max(beta * sigma_new + (1 - beta) * sigma, min_sigma * width)
         fitted = state["x"]
         assert isinstance(fitted, _Normal)
         assert fitted.mu == pytest.approx(mu, rel=1e-9, abs=1e-9 * max(1.0, width))

@@ -54,6 +54,18 @@ def test_reseed_rng_changes_the_draws() -> None:
     assert sampler._rng.uniform() != first
 
 
+def test_the_independent_sampler_does_not_repeat_the_first_generation() -> None:
+    """Trial 0 comes from the independent sampler, trial 1 from CE's own stream: seeded alike they were equal."""
+    dists = {"a": FloatDistribution(1e-5, 0.1, log=True), "b": FloatDistribution(0.0, 1.0), "c": IntDistribution(1, 99)}
+    for seed in range(5):
+        study = optuna.create_study(sampler=CrossEntropySampler(seed=seed))
+        for _ in range(2):
+            trial = study.ask(dists)
+            study.tell(trial, 0.0)
+        first, second = (t.params for t in study.trials)
+        assert all(first[k] != second[k] for k in ("a", "b")), (seed, first, second)
+
+
 def test_values_are_plain_python_types() -> None:
     for params in _params(0, n_trials=25):
         for value in params.values():
@@ -65,8 +77,10 @@ def _told(study: optuna.Study, params: dict, dists: dict, value: float | None, s
 
 
 def test_one_generation_refits_mean_and_std_of_the_elites_with_smoothing() -> None:
-    """Hand-computed CE update: N=5, rho=0.4 (2 elites), alpha=0.5, uniform prior on [0, 10]."""
-    sampler = CrossEntropySampler(population_size=5, elite_fraction=0.4, smoothing=0.5, min_sigma=0.0, seed=0)
+    """Hand-computed CE update: N=5, rho=0.4 (2 elites), alpha=0.5 (alpha_sigma=0.25), uniform prior on [0, 10]."""
+    sampler = CrossEntropySampler(
+        population_size=5, elite_fraction=0.4, smoothing=0.5, sigma_smoothing=0.25, min_sigma=0.0, seed=0
+    )
     study = optuna.create_study(sampler=sampler)
     dist = {"x": FloatDistribution(0.0, 10.0), "c": CategoricalDistribution(["p", "q"])}
     rows = [(1.0, "p", 5.0), (2.0, "q", 1.0), (3.0, "q", 2.0), (9.0, "p", 9.0), (5.0, "p", 7.0)]
@@ -77,7 +91,7 @@ def test_one_generation_refits_mean_and_std_of_the_elites_with_smoothing() -> No
     mu_new, sigma_new = 2.5, 0.5
     prior_mu, prior_sigma = 5.0, 10.0 / math.sqrt(12.0)
     assert state["x"].mu == pytest.approx(0.5 * mu_new + 0.5 * prior_mu)
-    assert state["x"].sigma == pytest.approx(0.5 * sigma_new + 0.5 * prior_sigma)
+    assert state["x"].sigma == pytest.approx(0.25 * sigma_new + 0.75 * prior_sigma)
     floor = 0.02
     p_q = (1 - 2 * floor) * (0.5 * 1.0 + 0.5 * 0.5) + floor
     assert state["c"].p[1] == pytest.approx(p_q)
@@ -85,7 +99,9 @@ def test_one_generation_refits_mean_and_std_of_the_elites_with_smoothing() -> No
 
 
 def test_maximize_takes_the_largest_values_as_elites() -> None:
-    sampler = CrossEntropySampler(population_size=4, elite_fraction=0.5, smoothing=1.0, min_sigma=0.0)
+    sampler = CrossEntropySampler(
+        population_size=4, elite_fraction=0.5, smoothing=1.0, sigma_smoothing=1.0, min_sigma=0
+    )
     study = optuna.create_study(direction="maximize", sampler=sampler)
     dist = {"x": FloatDistribution(0.0, 10.0)}
     for x in [1.0, 2.0, 8.0, 9.0]:
@@ -129,7 +145,9 @@ def test_conditional_parameter_is_fitted_on_the_elites_that_have_it() -> None:
 
 
 def test_variance_floor_keeps_sampling_alive() -> None:
-    sampler = CrossEntropySampler(population_size=4, elite_fraction=0.5, smoothing=1.0, min_sigma=0.1, seed=0)
+    sampler = CrossEntropySampler(
+        population_size=4, elite_fraction=0.5, smoothing=1.0, sigma_smoothing=1.0, min_sigma=0.1, seed=0
+    )
     study = optuna.create_study(sampler=sampler)
     dist = {"x": FloatDistribution(0.0, 10.0)}
     for _ in range(3):  # identical elites: the ML std is 0
@@ -170,6 +188,11 @@ def test_parallel_threads_complete_every_trial() -> None:
         (
             {"elite_fraction": 0.0},
             "The 'elite_fraction' parameter of CrossEntropySampler must be a float in the range (0.0, 1.0]. Got 0.0 instead.",
+        ),
+        (
+            {"sigma_smoothing": 0.0},
+            "The 'sigma_smoothing' parameter of CrossEntropySampler must be a float in the range (0.0, 1.0]. "
+            "Got 0.0 instead.",
         ),
         (
             {"smoothing": 1.5},
