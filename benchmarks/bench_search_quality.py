@@ -2,10 +2,12 @@
 
 Each sampler tunes a NeuralClassifier (optimizer -> its hyperparameters -> schedule -> its parameters; the network
 fixed) for ``--trials`` trials on one train/validation split of each bundled real dataset, over ``--seeds`` seeds;
-the figure is the best validation accuracy found, mean over seeds (and how often CE >= the other, seed by seed).
+the figure is the best validation score found (accuracy unless ``--scoring``), mean over seeds (and how often
+CE >= the other, seed by seed).
 No pruning, so every sampler gets the same number of full trials.
 
-Usage: python benchmarks/bench_search_quality.py [--trials 30] [--seeds 5] [--epochs 15]
+Usage: python benchmarks/bench_search_quality.py [--trials 30] [--seeds 5] [--first-seed 0] [--epochs 15]
+       [--scoring accuracy]
 """
 
 from __future__ import annotations
@@ -59,13 +61,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed, first-seed + 1, ...")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--scoring", default="accuracy", help="a scikit-learn scorer, e.g. neg_log_loss")
     args = parser.parse_args()
     setup_threads(args.threads)
+    seed_range = range(args.first_seed, args.first_seed + args.seeds)
     print(
-        f"B5 best validation accuracy after {args.trials} trials, mean over {args.seeds} seeds "
+        f"B5 best validation {args.scoring} after {args.trials} trials, mean over {args.seeds} seeds "
         f"(CE>=x: seeds where CE is at least as good)"
     )
     print(f"{'dataset':14s} " + " ".join(f"{s:>8s}" for s in SAMPLERS) + "  CE>=random CE>=tpe CE>=gp")
@@ -75,7 +79,7 @@ def main() -> None:
         X, y = load(return_X_y=True)
         X = StandardScaler().fit_transform(X).astype(np.float32)
         scores = {
-            s: [best_score(X, y, s, seed, args.trials, args.epochs, args.scoring) for seed in range(args.seeds)]
+            s: [best_score(X, y, s, seed, args.trials, args.epochs, args.scoring) for seed in seed_range]
             for s in SAMPLERS
         }
         wins = {s: sum(c >= o for c, o in zip(scores["cem"], scores[s], strict=True)) for s in SAMPLERS[1:]}
