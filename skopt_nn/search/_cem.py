@@ -26,10 +26,11 @@ This module defines it as an Optuna sampler (Optuna has none):
         \quad\text{(no collapse)} \\
     &\textbf{sample: } t \sim \mathcal N(\mu, \sigma^2) \text{ truncated to the range; } c \sim p
 
-The spread is smoothed more slowly than the mean (:math:`\alpha_\sigma < \alpha`; the tutorial and Kroese,
-Porotsky & Rubinstein 2006 smooth the variance separately for the same reason). With generations of five, the
-maximum-likelihood spread of two elites is a poor, low estimate: smoothed like the mean (0.7) it shrank the search
-to wherever the first generation pointed before the mean had moved (B5 in ``benchmarks/RESULTS.md``).
+The spread is smoothed more slowly than the mean (:math:`\alpha_\sigma < \alpha`). Kroese, Porotsky & Rubinstein
+(*The Cross-Entropy Method for Continuous Multi-Extremal Optimization*, 2006) likewise give the standard deviation
+its own smoothing weight (a decreasing one, for large populations); here it is a constant. With generations of five,
+the maximum-likelihood spread of two elites is a poor, low estimate: smoothed like the mean (0.7) it shrank the
+search to wherever the first generation pointed before the mean had moved (B5 in ``benchmarks/RESULTS.md``).
 
 Each parameter has its own distribution (the product family of the tutorial). A conditional parameter (one that
 exists only for some optimizers) is fitted on the elites that have it; until it has appeared among elites it is
